@@ -1,0 +1,25 @@
+"""memderain: memory-guided single-image de-raining (Cho, Kim, Sohn, IEEE TIP 2022).
+
+Public API::
+
+    import memderain
+    model = memderain.load_model()          # shipped default weights (or a path)
+    clean = model.derain(image)             # PIL image / uint8 HxWx3 array / float tensor
+"""
+
+from memderain.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from memderain.config import ModelConfig
+from memderain.model import MemDerain, MemoryModule, build_model, count_parameters
+from memderain.version import __version__
+
+__all__ = [
+    "CheckpointError",
+    "MemDerain",
+    "MemoryModule",
+    "ModelConfig",
+    "__version__",
+    "build_model",
+    "count_parameters",
+    "load_checkpoint",
+    "save_checkpoint",
+]

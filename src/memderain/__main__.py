@@ -1,0 +1,3 @@
+from memderain.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""Command line: ``memderain SUBCOMMAND ...``. Each subcommand lives in its own module under
+``memderain.cli`` and exposes ``register(subparsers)``, which adds its parser and sets
+``func(args) -> int``. The CLI is a thin mirror of the library: it parses flags and calls it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from memderain.errors import MemderainError
+from memderain.version import __version__
+
+# Order here is the order of `memderain --help`.
+SUBCOMMANDS = [
+    "memderain.cli.info",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="memderain",
+        description="Memory-guided single-image de-raining (Cho, Kim, Sohn, IEEE TIP 2022).",
+    )
+    parser.add_argument("--version", action="version", version=f"memderain {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except MemderainError as exc:
+        print(f"memderain {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"memderain {args.command}: interrupted", file=sys.stderr)
+        return 130
