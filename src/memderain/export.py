@@ -9,14 +9,13 @@ the padding (where :func:`memderain.model.derainer.pad_to_multiple` switches to 
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from memderain.atomicfile import atomic_output
 from memderain.checkpoint import model_from_checkpoint
 from memderain.errors import MemderainError
 from memderain.model.derainer import SIZE_MULTIPLE, MemDerain
@@ -90,15 +89,6 @@ def load_for_export(weights: str | Path | None = None) -> tuple[ExportWrapper, P
     return ExportWrapper(model).eval(), path
 
 
-def _atomic_target(out: Path, overwrite: bool) -> str:
-    if out.exists() and not overwrite:
-        raise ExportError(f"{out} exists; pass --overwrite to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    return tmp
-
-
 def export_model(
     wrapper: ExportWrapper,
     out: str | Path,
@@ -111,21 +101,14 @@ def export_model(
     if fmt not in FORMATS:
         raise ExportError(f"unknown --format {fmt!r}; choose from {', '.join(FORMATS)}")
     out = Path(out)
-    tmp = _atomic_target(out, overwrite)
     example = torch.rand(1, 3, *example_size, generator=torch.Generator().manual_seed(0))
     wrapper = wrapper.eval()
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer/deprecation chatter; parity is tested
-            if fmt == "onnx":
-                _export_onnx(wrapper, example, tmp)
-            else:
-                traced = torch.jit.trace(wrapper, example, check_trace=False)
-                torch.jit.save(traced, tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(out, overwrite) as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer/deprecation chatter; parity is tested
+        if fmt == "onnx":
+            _export_onnx(wrapper, example, str(tmp))
+        else:
+            torch.jit.save(torch.jit.trace(wrapper, example, check_trace=False), str(tmp))
     return out
 
 

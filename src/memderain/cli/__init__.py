@@ -16,6 +16,7 @@ from memderain.version import __version__
 SUBCOMMANDS = [
     "memderain.cli.info",
     "memderain.cli.export",
+    "memderain.cli.visualize",
 ]
 
 

@@ -1,0 +1,96 @@
+"""`memderain visualize memory|features|tsne`: PNG figures of the memory and features."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from memderain.checkpoint import model_from_checkpoint
+from memderain.errors import MemderainError
+from memderain.weights import default_weights_path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("visualize", help="write PNG figures of memory read maps, features, t-SNE")
+    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--weights", help="checkpoint (default: the shipped model)")
+        q.add_argument("-o", "--output-dir", required=True, help="folder for the PNG files")
+        q.add_argument("--max-side", type=int, default=512,
+                       help="downscale larger images to this longest side first (default 512)")
+        q.add_argument("--overwrite", action="store_true", help="replace existing PNG files")
+
+    m = kinds.add_parser("memory", help="read weights (Eq. 2) of memory items over an image "
+                         "(paper Fig. 3/11)")
+    m.add_argument("image")
+    m.add_argument("--items", type=int, nargs="+", help="items to show (default: --top)")
+    m.add_argument("--top", type=int, default=3, help="show the N most-read items (default 3)")
+    common(m)
+    f = kinds.add_parser("features", help="conv_E1a and conv_D1b feature maps (paper Fig. 12)")
+    f.add_argument("image")
+    f.add_argument("--channels", type=int, nargs="+", help="channels to show (default: --count)")
+    f.add_argument("--count", type=int, default=4,
+                   help="show the N channels with the most spatial variation (default 4)")
+    common(f)
+    t = kinds.add_parser("tsne", help="t-SNE of query features and memory items (paper Fig. 10)")
+    t.add_argument("images", nargs="+")
+    t.add_argument("--points", type=int, default=1000, help="query vectors sampled (default 1000)")
+    t.add_argument("--perplexity", type=float, default=30.0)
+    t.add_argument("--seed", type=int, default=0)
+    common(t)
+    p.set_defaults(func=run)
+
+
+def load_image01(path: str | Path, max_side: int) -> torch.Tensor:
+    """(3, H, W) float [0, 1] of an image file, downscaled to ``max_side`` if larger."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise MemderainError(f"image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            if max_side and max(im.size) > max_side:
+                im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+            array = np.asarray(im, dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError) as exc:
+        raise MemderainError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def load_model(weights: str | None):
+    path = weights or default_weights_path()
+    if path is None:
+        raise MemderainError("no default weights ship with this install; pass --weights CKPT")
+    model, _ = model_from_checkpoint(path)
+    return model
+
+
+def run(args: argparse.Namespace) -> int:
+    from memderain import visualize as vis
+
+    model = load_model(args.weights)
+    out = Path(args.output_dir)
+    if args.kind == "memory":
+        res = vis.plot_read_maps(model, load_image01(args.image, args.max_side), out,
+                                 Path(args.image).stem, items=args.items, top=args.top,
+                                 overwrite=args.overwrite)
+        print(f"items {res['items']}: wrote {res['figure']} and {len(res['overlays'])} overlays")
+    elif args.kind == "features":
+        target = out / f"{Path(args.image).stem}_features.png"
+        res = vis.plot_features(model, load_image01(args.image, args.max_side), target,
+                                channels=args.channels, count=args.count,
+                                overwrite=args.overwrite)
+        print(f"channels {res['channels']}: wrote {res['figure']}")
+    else:
+        images = [load_image01(p, args.max_side) for p in args.images]
+        res = vis.tsne_plot(model, images, out / "tsne.png", max_points=args.points,
+                            perplexity=args.perplexity, seed=args.seed, overwrite=args.overwrite)
+        counts = np.bincount(res.assignment, minlength=len(res.items))
+        print(f"wrote {res.path}: {len(res.queries)} queries; per item {counts.tolist()}")
+    return 0

@@ -1,0 +1,131 @@
+"""Visualisations: files are valid PNGs of the expected size and show what the model computes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from memderain.checkpoint import save_checkpoint
+from memderain.cli import main
+from memderain.errors import MemderainError
+from memderain.model import build_model
+from memderain.visualize import capture_features, plot_features, plot_read_maps, tsne_plot
+from memderain.visualize.common import PANEL_PX, TITLE_PX
+
+H, W = 44, 60  # not multiples of 8
+
+
+@pytest.fixture
+def model(tiny_config):
+    return build_model(tiny_config).eval()
+
+
+@pytest.fixture
+def image01():
+    g = torch.Generator().manual_seed(1)
+    ramp = torch.linspace(0, 1, W).expand(H, W)
+    img = torch.stack([ramp, ramp.t().flip(0)[:H, :W] if H == W else ramp.flip(1), 0.5 * ramp])
+    return (0.7 * img + 0.3 * torch.rand(3, H, W, generator=g)).clamp(0, 1)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(path) as im:
+        im.load()  # fully decodes: fails on a truncated file
+        assert im.format == "PNG"
+        return im.size
+
+
+def test_read_maps(model, image01, tmp_path):
+    res = plot_read_maps(model, image01, tmp_path, "x", top=2)
+    with torch.no_grad():
+        alpha = model(image01[None] * 2 - 1).read_weights[0]  # (M, h, w)
+    expected_items = torch.argsort(alpha.mean(dim=(1, 2)), descending=True)[:2].tolist()
+    assert res["items"] == expected_items
+    maps = res["maps"]
+    assert maps.shape == (alpha.shape[0], H, W)
+    # Bilinear up-sampling of a softmax over items keeps the sum over items at 1 per pixel.
+    np.testing.assert_allclose(maps.sum(axis=0), 1.0, atol=1e-5)
+    # Inside each 8x8 block the up-sampled map stays between the neighbouring alphas.
+    assert maps.min() >= alpha.min().item() - 1e-6 and maps.max() <= alpha.max().item() + 1e-6
+    assert png_size(res["figure"]) == ((2 + 2) * PANEL_PX, PANEL_PX + TITLE_PX)
+    assert [p.name for p in res["overlays"]] == [f"x_memory_item{m:02d}.png" for m in res["items"]]
+    for p in res["overlays"]:
+        assert png_size(p) == (W, H)
+    with pytest.raises(MemderainError, match="exists"):
+        plot_read_maps(model, image01, tmp_path, "x", top=2)
+    with pytest.raises(MemderainError, match="out of range"):
+        plot_read_maps(model, image01, tmp_path, "y", items=[99])
+
+
+def test_feature_hooks_capture_the_named_layers(model, image01):
+    x = image01[None] * 2 - 1
+    feats, background = capture_features(model, x)
+    # conv_E1a computed independently: ReLU(conv3x3(reflect-padded input)).
+    padded = F.pad(x, (0, (-W) % 8, 0, (-H) % 8), mode="reflect")
+    conv = model.encoder.conv_E1[0][0]
+    expected = F.relu(F.conv2d(padded, conv.weight, conv.bias, padding=1))
+    torch.testing.assert_close(feats["conv_E1a"], expected, atol=1e-5, rtol=1e-5)
+    # conv_D1b is what the output conv turns into the rain layer R_hat.
+    with torch.no_grad():
+        out = model(x)
+        rain = model.decoder.output(feats["conv_D1b"])[..., :H, :W]
+    torch.testing.assert_close(rain, out.rain, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(background, out.background)
+    assert not model.encoder.conv_E1[0]._forward_hooks  # hooks removed
+
+
+def test_feature_figure(model, image01, tmp_path):
+    res = plot_features(model, image01, tmp_path / "f.png", count=3)
+    assert png_size(res["figure"]) == (4 * PANEL_PX, 2 * (PANEL_PX + TITLE_PX))
+    for chans in res["channels"].values():
+        assert len(chans) == 3 and len(set(chans)) == 3
+    res = plot_features(model, image01, tmp_path / "g.png", channels=[0, 5])
+    assert res["channels"] == {"conv_E1a": [0, 5], "conv_D1b": [0, 5]}
+
+
+def test_tsne_colours_are_nearest_items(model, image01, tmp_path):
+    res = tsne_plot(model, [image01, image01.flip(2)], tmp_path / "t.png", max_points=80, seed=3)
+    assert png_size(res.path) == (700, 600)
+    with torch.no_grad():
+        q_all = torch.cat([model(im[None] * 2 - 1).query[0].flatten(1).t()
+                           for im in (image01, image01.flip(2))]).numpy()
+    assert len(res.queries) == 80
+    # every sampled query is a query vector the model computed for one of the two inputs
+    dist = np.abs(res.queries[:, None, :] - q_all[None]).sum(axis=2).min(axis=1)
+    assert dist.max() < 1e-4
+    # independent nearest item: argmax of cosine similarity, in numpy
+    qn = res.queries / np.maximum(np.linalg.norm(res.queries, axis=1, keepdims=True), 1e-12)
+    items = model.memory.items.numpy()
+    pn = items / np.linalg.norm(items, axis=1, keepdims=True)
+    sim = qn @ pn.T
+    top2 = np.sort(sim, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 1e-5  # skip numerical ties
+    assert clear.sum() > 40
+    np.testing.assert_array_equal(res.assignment[clear], sim.argmax(axis=1)[clear])
+    np.testing.assert_array_equal(res.items, items)
+    # the colour drawn for each point is the colour of the star of its item
+    np.testing.assert_allclose(res.point_colors, res.item_colors[res.assignment])
+    assert len(np.unique(res.item_colors, axis=0)) == len(items)
+    assert res.embedding.shape == (80, 2) and res.item_embedding.shape == (len(items), 2)
+
+
+def test_cli_writes_all_three(model, image01, tmp_path):
+    ckpt = save_checkpoint(tmp_path / "tiny.pt", model)
+    img = tmp_path / "rain.png"
+    Image.fromarray((image01.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(img)
+    out = tmp_path / "figs"
+    base = ["--weights", str(ckpt), "-o", str(out)]
+    assert main(["visualize", "memory", str(img), "--items", "0", "3", *base]) == 0
+    assert main(["visualize", "features", str(img), *base]) == 0
+    assert main(["visualize", "tsne", str(img), "--points", "60", *base]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["rain_features.png", "rain_memory.png", "rain_memory_item00.png",
+                     "rain_memory_item03.png", "tsne.png"]
+    assert png_size(out / "rain_memory_item03.png") == (W, H)
+    assert main(["visualize", "memory", str(tmp_path / "missing.png"), *base]) == 1
