@@ -19,6 +19,8 @@ SUBCOMMANDS = [
     "memderain.cli.report",
     "memderain.cli.export",
     "memderain.cli.visualize",
+    "memderain.cli.serve",
+    "memderain.cli.synth",
 ]
 
 
