@@ -19,7 +19,6 @@ SUBCOMMANDS = [
     "memderain.cli.report",
     "memderain.cli.export",
     "memderain.cli.visualize",
-    "memderain.cli.serve",
     "memderain.cli.synth",
 ]
 
