@@ -20,6 +20,7 @@ SUBCOMMANDS = [
     "memderain.cli.export",
     "memderain.cli.visualize",
     "memderain.cli.synth",
+    "memderain.cli.extract_frames",
 ]
 
 

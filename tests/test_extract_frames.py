@@ -1,0 +1,118 @@
+"""`memderain extract-frames`: sampling into the scene layout and the camera-motion warning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from memderain.cli import main
+from memderain.data.timelapse import TimeLapseDataset
+from memderain.data.video_frames import (
+    CameraMotionWarning,
+    camera_motion,
+    extract_frames,
+    phase_shift,
+)
+from memderain.errors import MemderainError
+
+H, W = 72, 96
+
+
+def scenery(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A textured background larger than the frame so a camera can pan over it."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(20, 200, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8)
+    img = Image.fromarray(coarse).resize((w, h), Image.BICUBIC)
+    return np.asarray(img).astype(np.int16)
+
+
+def rain_frames(n: int, pan_px: float = 0.0, seed: int = 1) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    big = scenery(H, W + int(pan_px * n) + 2)
+    out = []
+    for i in range(n):
+        x0 = round(pan_px * i)
+        f = big[:, x0:x0 + W].copy()
+        for _ in range(25):  # bright vertical streaks at new places every frame
+            y, x = rng.integers(0, H - 8), rng.integers(0, W)
+            f[y:y + 8, x] += 80
+        out.append(np.clip(f, 0, 255).astype(np.uint8))
+    return out
+
+
+def write_video(path: Path, frames: list[np.ndarray]) -> Path:
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = W, H, "yuv444p"
+        s.options = {"crf": "8"}
+        for i, f in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            vf.pts = i
+            c.mux(s.encode(vf))
+        c.mux(s.encode(None))
+    return path
+
+
+def test_static_video_every_and_count(tmp_path, recwarn):
+    frames = rain_frames(20)
+    video = write_video(tmp_path / "street.mp4", frames)
+    res = extract_frames(video, tmp_path / "tl", every=4)
+    assert res.frames == 5 and res.total_frames == 20 and not res.motion.moved
+    assert res.scene_dir == tmp_path / "tl" / "street"
+    names = sorted(p.name for p in res.scene_dir.iterdir())
+    assert names == [f"t{i:03d}.png" for i in range(5)]
+    # frame t001 is source frame 4 (lossy codec: close, and closer than any other frame)
+    got = np.asarray(Image.open(res.scene_dir / "t001.png")).astype(float)
+    errs = [np.abs(got - f).mean() for f in frames]
+    assert int(np.argmin(errs)) == 4 and errs[4] < 6
+    assert not [w for w in recwarn if issubclass(w.category, CameraMotionWarning)]
+
+    res = extract_frames(video, tmp_path / "tl", count=6, scene="evenly")
+    assert res.frames == 6
+    got = [np.asarray(Image.open(res.scene_dir / f"t{i:03d}.png")).astype(float)
+           for i in range(6)]
+    picked = [int(np.argmin([np.abs(g - f).mean() for f in frames])) for g in got]
+    assert picked == list(np.linspace(0, 19, 6).round().astype(int))
+    ds = TimeLapseDataset(tmp_path / "tl", crop_size=32)
+    assert sorted(s.name for s in ds.scenes) == ["evenly", "street"]
+
+
+def test_panning_video_warns(tmp_path, capsys):
+    video = write_video(tmp_path / "pan.mp4", rain_frames(12, pan_px=2.0))
+    with pytest.warns(CameraMotionWarning, match="camera seems to move"):
+        res = extract_frames(video, tmp_path / "tl", count=6)
+    assert res.motion.moved and res.motion.max_shift_px >= 15  # ~22 px pan over the clip
+    assert main(["extract-frames", str(video), str(tmp_path / "cli"), "--every", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: " in err and "camera seems to move" in err
+
+
+def test_phase_shift_recovers_translation():
+    a = scenery(64, 80).mean(-1).astype(np.float32) / 255
+    b = np.roll(a, (3, -5), axis=(0, 1))
+    assert phase_shift(a, b) == (3.0, -5.0)
+    still = [np.stack([a * 255] * 3, -1).astype(np.uint8)] * 3
+    assert not camera_motion(still).moved
+
+
+def test_errors_and_overwrite(tmp_path, capsys):
+    video = write_video(tmp_path / "v.mp4", rain_frames(6))
+    assert main(["extract-frames", str(video), str(tmp_path / "tl"), "--count", "3"]) == 0
+    assert "wrote 3 of 6 frames" in capsys.readouterr().out
+    assert main(["extract-frames", str(video), str(tmp_path / "tl"), "--count", "3"]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["extract-frames", str(video), str(tmp_path / "tl"), "--count", "2",
+                 "--overwrite"]) == 0
+    assert len(list((tmp_path / "tl" / "v").iterdir())) == 2
+    assert main(["extract-frames", str(tmp_path / "none.mp4"), str(tmp_path / "x")]) == 1
+    assert "not found" in capsys.readouterr().err
+    (tmp_path / "junk.mp4").write_bytes(b"not a video at all")
+    assert main(["extract-frames", str(tmp_path / "junk.mp4"), str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "cannot read video" in err and len(err.splitlines()) == 1
+    with pytest.raises(MemderainError, match="either"):
+        extract_frames(video, tmp_path / "y", every=2, count=3)
