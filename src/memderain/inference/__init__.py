@@ -1,0 +1,1 @@
+"""Inference: image files (``io``), tiled forward passes (``tiling``), ``Derainer`` (``predictor``)."""
