@@ -21,6 +21,7 @@ SUBCOMMANDS = [
     "memderain.cli.visualize",
     "memderain.cli.synth",
     "memderain.cli.extract_frames",
+    "memderain.cli.train",
 ]
 
 

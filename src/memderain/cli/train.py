@@ -1,0 +1,67 @@
+"""`memderain train`: train MemDerain on time-lapse scenes (no ground truth), CPU or GPU,
+one process or many under ``torchrun --nproc_per_node N``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a de-raining model on time-lapse scenes (see docs/training.md)",
+        description="Train on scene folders of frames of static cameras (e.g. OUT/frames of "
+        "`memderain synth OUT`). The same command runs under `torchrun --nproc_per_node N`.",
+    )
+    p.add_argument("--config", default="paper",
+                   help="preset name (paper, official, cpu-small, Ba, Bb, Bc, Bd, loss_*) or a "
+                   "YAML file (default: paper); `--config list` prints the presets")
+    p.add_argument("--data", help="training root: scene folders of frames (sets data.root)")
+    p.add_argument("--val", help="paired validation folder in the `memderain synth` layout "
+                   "(frames/ + clean/); keeps best.pt by PSNR (sets data.val)")
+    p.add_argument("--out", help="run folder (default: runs/<config name>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.steps=1000 --set "
+                   "loss.lambda_w=0 (repeatable)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/last.pt if it exists (else start; safe to repeat)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start again even if OUT already holds a run")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config and exit")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from memderain.training.config import experiment_to_dict, load_experiment, preset_names
+
+    if args.config == "list":
+        print("\n".join(preset_names()))
+        return 0
+    values = {}
+    if args.data:
+        values["data.root"] = args.data
+    if args.val:
+        values["data.val"] = args.val
+    cfg = load_experiment(args.config, args.overrides, values)
+    if args.print_config:
+        print(yaml.safe_dump(experiment_to_dict(cfg), sort_keys=False), end="")
+        return 0
+    from memderain.training.trainer import Trainer
+
+    out = Path(args.out) if args.out else Path("runs") / cfg.name
+    argv = ["memderain", *sys.argv[1:]] if sys.argv and "memderain" in sys.argv[0] else None
+    trainer = Trainer(cfg, out, resume=args.resume, overwrite=args.overwrite, argv=argv)
+    try:
+        summary = trainer.fit()
+    finally:
+        trainer.close()
+    if trainer.dist.is_main:
+        state = "stopped at" if summary["stopped_early"] else "finished"
+        print(f"{state} step {summary['steps']} in {summary['wall_time_s'] / 60:.1f} min; "
+              f"checkpoint: {summary['last']}")
+    return 0
