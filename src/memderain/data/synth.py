@@ -36,7 +36,7 @@ from memderain.data.transforms import read_rgb, resize_pil, uint8_to_tensor
 from memderain.errors import MemderainError
 from memderain.version import __version__
 
-PNG_COMPRESS_LEVEL = 1  # fast to write, ~10 % larger than level 6, same decode speed
+PNG_COMPRESS_LEVEL = 1  # ~3x faster to write than level 6, files ~3 % larger
 
 
 @dataclass(frozen=True)
