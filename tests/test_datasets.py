@@ -201,3 +201,32 @@ def test_pseudo_gt_crops_aligned(tmp_path):
         s2, t2, y2, x2 = decode_item(it["target"])
         assert (s, y, x) == (s2, y2, x2) and it["scene"] == f"scene{s}"
         assert t2 == 1 if s == 0 else t2 == 0  # lower median of frame codes 0..T-1
+
+
+def test_transforms_roundtrips_and_modes(tmp_path):
+    from memderain.data import transforms as T
+
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    x = T.uint8_to_tensor(arr)
+    assert x.shape == (3, 5, 7) and float(x.max()) <= 1
+    np.testing.assert_array_equal(T.tensor_to_uint8(x), arr)
+    np.testing.assert_array_equal(T.pil_to_uint8(T.to_pil(x)), arr)
+    torch.testing.assert_close(T.to_unit(T.to_signed(x)), x)
+    torch.testing.assert_close(T.uint8_hwc_to_signed(arr), T.to_signed(x))
+    # grey, RGBA and 16-bit inputs become uint8 RGB
+    grey = Image.fromarray(arr[..., 0])
+    np.testing.assert_array_equal(T.pil_to_uint8(grey), np.repeat(arr[..., :1], 3, 2))
+    rgba = Image.fromarray(np.dstack([arr, arr[..., :1]]), "RGBA")
+    np.testing.assert_array_equal(T.pil_to_uint8(rgba), arr)
+    Image.fromarray(arr[..., 0].astype(np.uint16) * 257).save(tmp_path / "g16.png")
+    np.testing.assert_array_equal(T.read_rgb(tmp_path / "g16.png")[..., 1], arr[..., 0])
+    # paired crop: same window for HWC arrays and CHW tensors with the same generator
+    a = T.paired_random_crop([arr, arr], 3, torch.Generator().manual_seed(1), channels_last=True)
+    b = T.paired_random_crop([x], 3, torch.Generator().manual_seed(1))
+    np.testing.assert_array_equal(a[0], a[1])
+    np.testing.assert_array_equal(T.tensor_to_uint8(b[0]), a[0])
+    with pytest.raises(MemderainError, match="larger than image"):
+        T.paired_random_crop([x], 9)
+    with pytest.raises(MemderainError, match="one size"):
+        T.paired_random_crop([x, x[:, :4]], 3)
