@@ -213,7 +213,8 @@ def derain_video(
             try:
                 vout = _add_video_stream(out, dst.suffix.lower(), vin, rate, codec, crf)
                 audio = _Audio(out, dst.suffix.lower(), ain)
-                bar = tqdm(total=total, unit="frame", desc=src.name, disable=not progress)
+                bar = tqdm(total=total, unit="frame", desc=src.name,
+                           disable=None if progress else True)  # None: off when not a TTY
                 renumber = dst.suffix.lower() == ".avi"
                 pending: list = []  # decoded frames waiting for a batch: (pts, time_base, rgb)
                 count = 0
