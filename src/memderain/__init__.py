@@ -9,11 +9,13 @@ Public API::
 
 from memderain.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from memderain.config import ModelConfig
+from memderain.inference.predictor import Derainer, load_model
 from memderain.model import MemDerain, MemoryModule, build_model, count_parameters
 from memderain.version import __version__
 
 __all__ = [
     "CheckpointError",
+    "Derainer",
     "MemDerain",
     "MemoryModule",
     "ModelConfig",
@@ -21,5 +23,6 @@ __all__ = [
     "build_model",
     "count_parameters",
     "load_checkpoint",
+    "load_model",
     "save_checkpoint",
 ]

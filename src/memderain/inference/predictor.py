@@ -1,0 +1,184 @@
+"""``Derainer``: load a checkpoint once, de-rain images of any kind, and ``load_model``.
+
+Value ranges: callers pass images in their own type (PIL, uint8/uint16/float numpy, float
+tensors in [0, 1]); :mod:`memderain.inference.io` converts them; the network sees [-1, 1].
+The background is B = I - R (Eq. 1); the network clamps it to [-1, 1] (``clamp_background``)
+and this API clamps it to [0, 1] again, so outputs are always valid images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from memderain.checkpoint import model_from_checkpoint
+from memderain.errors import MemderainError
+from memderain.inference import io
+from memderain.inference.tiling import ALIGN, DEFAULT_OVERLAP, DEFAULT_TILE, tiled_forward
+from memderain.weights import default_weights_path
+
+ImageLike = Image.Image | np.ndarray | torch.Tensor
+
+# Images up to this many pixels run in one pass when tile=None (about 1.3 GB peak on CPU for
+# the Table I net, see docs/inference.md); larger ones are tiled with DEFAULT_TILE.
+AUTO_WHOLE_IMAGE_PIXELS = 1024 * 1024
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """'cpu' | 'cuda' | 'cuda:N' | 'auto' (CUDA if available, else CPU) -> torch.device."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise MemderainError(f"unknown device {device!r}; use cpu, cuda or auto") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise MemderainError(
+            f"device {device!r} requested but CUDA is not available; use cpu or auto"
+        )
+    return dev
+
+
+class Derainer:
+    """A MemDerain network in eval mode, ready to de-rain images.
+
+    Args:
+        checkpoint_path: a memderain checkpoint (see :mod:`memderain.checkpoint`).
+        device: 'cpu', 'cuda', 'cuda:N' or 'auto'.
+        tile: default tile size for :meth:`derain` (None: whole image up to
+            AUTO_WHOLE_IMAGE_PIXELS, else tiles of DEFAULT_TILE; 0: never tile).
+        overlap: default tile overlap in pixels.
+    """
+
+    def __init__(
+        self,
+        checkpoint_path: str | Path,
+        device: str | torch.device = "cpu",
+        tile: int | None = None,
+        overlap: int = DEFAULT_OVERLAP,
+    ) -> None:
+        self.checkpoint_path = Path(checkpoint_path)
+        self.device = resolve_device(device)
+        model, ckpt = model_from_checkpoint(self.checkpoint_path, map_location="cpu")
+        self.model = model.to(self.device).eval()
+        self.checkpoint_meta: dict[str, Any] = dict(ckpt.get("meta") or {})
+        self.tile, self.overlap = tile, overlap
+
+    def __repr__(self) -> str:
+        return f"Derainer({str(self.checkpoint_path)!r}, device={str(self.device)!r})"
+
+    # -- tensors -----------------------------------------------------------------------------
+    def tile_for(self, height: int, width: int, tile: int | None = None) -> int:
+        """Tile size used for an image (0 = whole image). ``tile`` > 0 is rounded up to a multiple of 8."""
+        tile = self.tile if tile is None else tile
+        if tile is None:
+            return 0 if height * width <= AUTO_WHOLE_IMAGE_PIXELS else DEFAULT_TILE
+        if tile < 0:
+            raise MemderainError(f"tile must be >= 0 (0 = no tiling), got {tile}")
+        return -(-int(tile) // ALIGN) * ALIGN
+
+    def _rain(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).rain
+
+    @torch.inference_mode()
+    def derain_tensor(
+        self, x01: torch.Tensor, tile: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """De-rain a batch. ``x01``: float (N, 3, H, W) in [0, 1], any device.
+
+        Returns ``(background01, rain)`` on the input's device as float32: the background in
+        [0, 1] and the rain layer R in the same units, unclamped (R_net / 2), so that
+        ``background01 == clamp(x01 - rain, 0, 1)``.
+        """
+        if x01.ndim != 4 or x01.shape[1] != 3:
+            raise MemderainError(f"derain_tensor expects (N, 3, H, W), got {tuple(x01.shape)}")
+        x = io.to_network(x01.to(self.device, torch.float32))
+        size = self.tile_for(*x.shape[-2:], tile)
+        if size and max(x.shape[-2:]) > size:
+            overlap = min(self.overlap, size - ALIGN)
+            rain = tiled_forward(self._rain, x, size, overlap)
+        else:
+            rain = self._rain(x)
+        background = x.sub_(rain)  # Eq. 1: B = I - R (in place: x is our own copy)
+        if self.model.config.clamp_background:
+            background.clamp_(-1.0, 1.0)
+        background01 = io.from_network(background).clamp_(0.0, 1.0)
+        return background01.to(x01.device), (rain * 0.5).to(x01.device)
+
+    # -- images ------------------------------------------------------------------------------
+    def derain_imagedata(self, data: io.ImageData, tile: int | None = None) -> io.ImageData:
+        """De-rain an :class:`~memderain.inference.io.ImageData`; alpha and metadata are kept."""
+        background, _ = self.derain_tensor(io.rgb_to_tensor01(data.rgb), tile)
+        return data.replace(rgb=io.tensor01_to_rgb(background))
+
+    def derain(self, image: ImageLike, tile: int | None = None) -> ImageLike:
+        """De-rain one image (or a batch of tensors) and return it as the same kind.
+
+        * ``PIL.Image``: returns a PIL image of the same kind (L/LA/I;16 stay grey, RGBA keeps
+          its alpha exactly; palette images come back as RGB or RGBA).
+        * numpy ``uint8`` / ``uint16`` / float in [0, 1], shape (H, W), (H, W, 3) or (H, W, 4):
+          returns the same dtype and shape (grey = mean of the de-rained R, G, B; the alpha
+          channel is copied unchanged).
+        * torch float tensor (3, H, W) or (N, 3, H, W) in [0, 1]: same shape, dtype and device.
+        """
+        if isinstance(image, Image.Image):
+            return self._derain_pil(image, tile)
+        if isinstance(image, np.ndarray):
+            return self._derain_array(image, tile)
+        if isinstance(image, torch.Tensor):
+            return self._derain_torch(image, tile)
+        raise MemderainError(
+            f"cannot de-rain a {type(image).__name__}; pass a PIL image, numpy array or tensor"
+        )
+
+    def _derain_pil(self, image: Image.Image, tile: int | None) -> Image.Image:
+        image.load()
+        data = io.pil_to_imagedata(image)
+        out = io.imagedata_to_pil(self.derain_imagedata(data, tile))
+        if data.icc_profile:
+            out.info["icc_profile"] = data.icc_profile
+        return out
+
+    def _derain_array(self, arr: np.ndarray, tile: int | None) -> np.ndarray:
+        data = io.array_to_imagedata(arr)
+        rgb = self.derain_imagedata(data, tile).rgb
+        colour = rgb.mean(axis=2, keepdims=True) if (arr.ndim == 2 or arr.shape[2] == 1) else rgb
+        if arr.dtype in (np.uint8, np.uint16):
+            colour = io.from_float01(colour, 8 if arr.dtype == np.uint8 else 16)
+        out = colour.astype(arr.dtype, copy=False)
+        if arr.ndim == 3 and arr.shape[2] == 4:
+            out = np.concatenate([out, arr[..., 3:]], axis=2)  # alpha unchanged, bit for bit
+        return out.reshape(arr.shape)
+
+    def _derain_torch(self, x: torch.Tensor, tile: int | None) -> torch.Tensor:
+        if not x.is_floating_point():
+            raise MemderainError(f"expected a float tensor in [0, 1], got dtype {x.dtype}")
+        if x.ndim not in (3, 4) or x.shape[-3] != 3:
+            raise MemderainError(
+                f"expected a tensor (3, H, W) or (N, 3, H, W), got {tuple(x.shape)}"
+            )
+        batch = x if x.ndim == 4 else x[None]
+        background, _ = self.derain_tensor(batch, tile)
+        return background.reshape(x.shape).to(x.dtype)
+
+
+def load_model(
+    path: str | Path | None = None, device: str | torch.device = "cpu", **kwargs: Any
+) -> Derainer:
+    """Load a :class:`Derainer` from ``path`` or, if None, from the weights shipped with memderain.
+
+    Raises MemderainError when ``path`` is None and no default model ships (it never falls back
+    to random weights). Extra keyword arguments (``tile``, ``overlap``) go to :class:`Derainer`.
+    """
+    if path is None:
+        path = default_weights_path()
+        if path is None:
+            raise MemderainError(
+                "no default model ships with this memderain install yet; "
+                "pass a checkpoint path (memderain.load_model(PATH) / --weights PATH)"
+            )
+    return Derainer(path, device=device, **kwargs)

@@ -1,0 +1,209 @@
+"""Derainer / load_model: every input kind comes back as the same kind, with values equal to an
+independent computation from the bare network (B = clamp(I - R), Eq. 1, in [-1, 1])."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import memderain
+from memderain.checkpoint import save_checkpoint
+from memderain.config import ModelConfig
+from memderain.errors import MemderainError
+from memderain.inference import predictor
+from memderain.inference.predictor import AUTO_WHOLE_IMAGE_PIXELS, Derainer, load_model
+from memderain.inference.tiling import DEFAULT_TILE, tiled_forward
+from memderain.model import MemDerain
+
+
+@pytest.fixture
+def ckpt(tmp_path):
+    model = MemDerain(ModelConfig(channels=8, num_items=4))
+    return save_checkpoint(tmp_path / "tiny.pt", model, meta={"name": "tiny-test"})
+
+
+@pytest.fixture
+def derainer(ckpt):
+    return Derainer(ckpt)
+
+
+def _reference01(model, x01: torch.Tensor) -> torch.Tensor:
+    """Background in [0, 1] computed directly from the network (N, 3, H, W) float."""
+    with torch.no_grad():
+        x = x01.float() * 2 - 1
+        rain = model(x).rain
+    return ((x - rain).clamp(-1, 1) + 1) / 2
+
+
+def _ref_rgb(derainer, rgb01: np.ndarray) -> np.ndarray:
+    t = torch.from_numpy(rgb01.astype(np.float32)).permute(2, 0, 1)[None]
+    return _reference01(derainer.model, t)[0].permute(1, 2, 0).numpy()
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def test_loads_checkpoint_once_with_attributes(derainer, ckpt):
+    assert derainer.checkpoint_path == ckpt
+    assert derainer.device == torch.device("cpu")
+    assert derainer.checkpoint_meta["name"] == "tiny-test"
+    assert isinstance(derainer.model, MemDerain) and not derainer.model.training
+    saved = torch.load(ckpt, weights_only=True)["state_dict"]
+    for key, value in derainer.model.state_dict().items():
+        torch.testing.assert_close(value, saved[key], rtol=0, atol=0)
+
+
+def test_derain_tensor_matches_network_and_rain_units(derainer):
+    x01 = torch.rand(2, 3, 20, 27)
+    background, rain = derainer.derain_tensor(x01)
+    torch.testing.assert_close(background, _reference01(derainer.model, x01), atol=1e-6, rtol=0)
+    torch.testing.assert_close(background, (x01 - rain).clamp(0, 1), atol=1e-6, rtol=0)
+    assert not background.requires_grad and background.dtype == torch.float32
+
+
+def test_derain_does_not_change_memory_items(derainer):
+    before = derainer.model.memory.items.clone()
+    derainer.derain(torch.rand(3, 16, 16))
+    assert torch.equal(derainer.model.memory.items, before)
+
+
+def test_uint8_rgb_array(derainer, rng):
+    arr = rng.integers(0, 256, (17, 23, 3), dtype=np.uint8)
+    out = derainer.derain(arr)
+    assert out.dtype == np.uint8 and out.shape == arr.shape
+    expected = np.rint(_ref_rgb(derainer, arr / 255.0) * 255)
+    assert np.abs(out.astype(int) - expected).max() <= 1  # rounding at .5 boundaries
+
+
+def test_grey_alpha_and_16bit_arrays(derainer, rng):
+    grey = rng.integers(0, 256, (15, 18), dtype=np.uint8)
+    out = derainer.derain(grey)
+    assert out.shape == grey.shape and out.dtype == np.uint8
+    rgb = np.repeat(grey[..., None] / 255.0, 3, axis=2)
+    assert np.abs(out.astype(int) - np.rint(_ref_rgb(derainer, rgb).mean(2) * 255)).max() <= 1
+
+    rgba = rng.integers(0, 256, (15, 18, 4), dtype=np.uint8)
+    out4 = derainer.derain(rgba)
+    assert out4.shape == rgba.shape and out4.dtype == np.uint8
+    np.testing.assert_array_equal(out4[..., 3], rgba[..., 3])  # alpha untouched
+    np.testing.assert_array_equal(
+        out4[..., :3], derainer.derain(np.ascontiguousarray(rgba[..., :3]))
+    )
+
+    deep = rng.integers(0, 65536, (15, 18, 3), dtype=np.uint16)
+    out16 = derainer.derain(deep)
+    assert out16.dtype == np.uint16 and out16.shape == deep.shape
+    expected = np.rint(_ref_rgb(derainer, deep / 65535.0) * 65535)
+    assert np.abs(out16.astype(np.int64) - expected).max() <= 2
+
+    flt = rng.random((15, 18, 3)).astype(np.float32)
+    outf = derainer.derain(flt)
+    assert outf.dtype == np.float32
+    np.testing.assert_allclose(outf, _ref_rgb(derainer, flt), atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "LA", "I;16", "P"])
+def test_pil_images_keep_their_kind(derainer, rng, mode):
+    base = Image.fromarray(rng.integers(0, 256, (14, 19, 4), dtype=np.uint8))
+    if mode == "I;16":
+        im = Image.fromarray(rng.integers(0, 65536, (14, 19), dtype=np.uint16))
+    elif mode == "P":
+        im = base.convert("RGB").quantize(8)
+    else:
+        im = base.convert(mode)
+    out = derainer.derain(im)
+    assert isinstance(out, Image.Image) and out.size == im.size
+    assert out.mode == {"P": "RGB", "I;16": "I;16"}.get(mode, mode)
+    if "A" in mode:
+        np.testing.assert_array_equal(np.asarray(out)[..., -1], np.asarray(im)[..., -1])
+    if mode == "RGB":
+        np.testing.assert_array_equal(np.asarray(out), derainer.derain(np.asarray(im)))
+
+
+def test_tensors_keep_shape_dtype_and_batch_equals_single(derainer):
+    x = torch.rand(2, 3, 16, 21, dtype=torch.float64)
+    out = derainer.derain(x)
+    assert out.shape == x.shape and out.dtype == torch.float64
+    single = derainer.derain(x[1].float())
+    assert single.shape == (3, 16, 21) and single.dtype == torch.float32
+    torch.testing.assert_close(out[1].float(), single, atol=1e-6, rtol=0)
+
+
+def test_tiled_path_is_tiled_forward_of_the_rain(ckpt):
+    derainer = Derainer(ckpt, overlap=16)
+    x01 = torch.rand(1, 3, 70, 85)
+    background, _ = derainer.derain_tensor(x01, tile=48)
+    x = x01 * 2 - 1
+    with torch.no_grad():
+        rain = tiled_forward(lambda t: derainer.model(t).rain, x, 48, 16)
+    torch.testing.assert_close(background, ((x - rain).clamp(-1, 1) + 1) / 2, atol=1e-6, rtol=0)
+    whole, _ = derainer.derain_tensor(x01, tile=0)
+    torch.testing.assert_close(whole, _reference01(derainer.model, x01), atol=1e-6, rtol=0)
+
+
+def test_tile_size_choice(derainer):
+    assert derainer.tile_for(1000, 1000) == 0  # whole image up to AUTO_WHOLE_IMAGE_PIXELS
+    assert derainer.tile_for(AUTO_WHOLE_IMAGE_PIXELS + 1, 1) == DEFAULT_TILE
+    assert derainer.tile_for(4000, 3000, tile=0) == 0
+    assert derainer.tile_for(10, 10, tile=30) == 32  # rounded up to a multiple of 8
+    with pytest.raises(MemderainError):
+        derainer.tile_for(10, 10, tile=-1)
+
+
+def test_unclamped_model_output_still_in_range(tmp_path):
+    model = MemDerain(ModelConfig(channels=8, num_items=4, clamp_background=False))
+    with torch.no_grad():
+        model.decoder.output.bias.fill_(-3.0)  # rain of -3 pushes I - R far above 1
+    d = Derainer(save_checkpoint(tmp_path / "u.pt", model))
+    background, rain = d.derain_tensor(torch.rand(1, 3, 8, 8))
+    assert background.min() >= 0 and background.max() <= 1 and rain.max() < -1
+
+
+def test_bad_inputs_give_memderain_errors(derainer):
+    for bad in (
+        [1, 2, 3],
+        torch.rand(4, 8, 8),
+        torch.zeros(3, 8, 8, dtype=torch.uint8),
+        np.zeros((4, 4, 5)),
+    ):
+        with pytest.raises(MemderainError):
+            derainer.derain(bad)
+
+
+def test_load_model_without_default_weights_refuses(monkeypatch):
+    monkeypatch.setattr(predictor, "default_weights_path", lambda: None)
+    with pytest.raises(MemderainError, match="no default model"):
+        memderain.load_model()
+
+
+def test_load_model_uses_default_path_and_explicit_path(monkeypatch, ckpt):
+    monkeypatch.setattr(predictor, "default_weights_path", lambda: ckpt)
+    assert memderain.load_model().checkpoint_path == ckpt
+    d = load_model(ckpt, device="auto", tile=64)
+    assert d.tile == 64 and d.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_bad_checkpoint_and_device(tmp_path, ckpt):
+    with pytest.raises(MemderainError, match="not found"):
+        load_model(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_text("junk")
+    with pytest.raises(MemderainError):
+        load_model(tmp_path / "junk.pt")
+    with pytest.raises(MemderainError, match="device"):
+        load_model(ckpt, device="toaster")
+    if not torch.cuda.is_available():
+        with pytest.raises(MemderainError, match="CUDA"):
+            load_model(ckpt, device="cuda")
+
+
+@pytest.mark.cuda
+def test_cuda_matches_cpu(ckpt):
+    x = torch.rand(1, 3, 40, 44)
+    cpu = Derainer(ckpt).derain(x)
+    gpu = Derainer(ckpt, device="cuda").derain(x.cuda())
+    assert gpu.is_cuda
+    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=0)
