@@ -15,6 +15,7 @@ from memderain.version import __version__
 # Order here is the order of `memderain --help`.
 SUBCOMMANDS = [
     "memderain.cli.info",
+    "memderain.cli.derain",
     "memderain.cli.eval",
     "memderain.cli.report",
     "memderain.cli.export",

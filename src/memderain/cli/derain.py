@@ -1,0 +1,266 @@
+"""`memderain derain INPUT... -o OUT`: de-rain image files, folders and glob patterns.
+
+* One input file and ``-o`` with an image extension: write exactly that file.
+* Otherwise ``-o`` is a folder; each output keeps its input's name (plus ``--suffix``) and
+  extension, hence its format. ``--recursive`` walks sub-folders and mirrors their structure.
+* Folders and glob patterns (quoted patterns are expanded here, ``**`` with --recursive)
+  select files with image (and video) extensions; files named explicitly are always tried.
+* A bad file prints one line naming it; the rest of the batch still runs; the exit code is 1
+  if any file failed or was skipped. Inputs are never overwritten; existing outputs only with
+  ``--overwrite``. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from memderain.errors import MemderainError
+from memderain.inference.io import IMAGE_EXTENSIONS, read_image, write_image
+from memderain.inference.predictor import Derainer, load_model
+from memderain.inference.tiling import DEFAULT_OVERLAP
+
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm")  # as inference.video
+MEDIA_EXTENSIONS = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "derain",
+        help="remove rain from images (files, folders, glob patterns)",
+        description=__doc__.split("\n\n", 1)[1].replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob pattern")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output folder (or output file for a single input file)",
+    )
+    p.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="include sub-folders (kept as sub-folders of OUT); '**' in patterns",
+    )
+    p.add_argument("--weights", metavar="PATH", help="checkpoint (default: the shipped model)")
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=["cpu", "cuda", "auto"],
+        help="where to run the network (default: auto = cuda if available)",
+    )
+    p.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        metavar="SIZE",
+        help="tile size in pixels (multiple of 8; 0 = whole image; default: whole "
+        "image up to 1 megapixel, 512 px tiles above)",
+    )
+    p.add_argument(
+        "--overlap",
+        type=int,
+        default=DEFAULT_OVERLAP,
+        metavar="N",
+        help=f"tile overlap in pixels (default {DEFAULT_OVERLAP})",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument(
+        "--suffix",
+        default="",
+        metavar="TEXT",
+        help="append TEXT to output file names, e.g. --suffix _derained",
+    )
+    p.set_defaults(func=run)
+
+
+@dataclass(frozen=True)
+class Job:
+    src: Path
+    dst: Path
+
+
+# -- planning: inputs -> (source, destination) pairs -----------------------------------------
+def _is_media(path: Path) -> bool:
+    return path.suffix.lower() in MEDIA_EXTENSIONS
+
+
+def _scan_folder(folder: Path, recursive: bool) -> list[tuple[Path, Path]]:
+    """(file, path relative to the output folder) for media files in ``folder``."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    files = sorted(p for p in found if p.is_file() and _is_media(p) and not p.name.startswith("."))
+    return [(p, p.relative_to(folder) if recursive else Path(p.name)) for p in files]
+
+
+def _glob_base(pattern: str) -> Path:
+    """The folder part of a pattern before its first wildcard ('a/b/*/c.png' -> 'a/b')."""
+    parts = []
+    for part in Path(pattern).parts:
+        if glob.has_magic(part):
+            break
+        parts.append(part)
+    return Path(*parts) if parts else Path(".")
+
+
+def expand_inputs(inputs: list[str], recursive: bool) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """INPUT arguments -> [(source file, relative output path)], [one-line errors]."""
+    found: list[tuple[Path, Path]] = []
+    errors: list[str] = []
+    for arg in inputs:
+        path = Path(arg)
+        if path.is_dir():
+            items = _scan_folder(path, recursive)
+            if not items:
+                errors.append(
+                    f"{arg}: no image files in this folder"
+                    + ("" if recursive else " (use --recursive for sub-folders)")
+                )
+            found += items
+        elif path.is_file():
+            found.append((path, Path(path.name)))
+        elif glob.has_magic(arg):
+            base = _glob_base(arg)
+            matches = sorted(Path(m) for m in glob.glob(arg, recursive=recursive))
+            items = []
+            for m in matches:
+                if m.is_dir():
+                    items += _scan_folder(m, recursive)
+                elif _is_media(m):
+                    items.append((m, m.relative_to(base) if recursive else Path(m.name)))
+            if not items:
+                errors.append(f"{arg}: pattern matched no image files")
+            found += items
+        else:
+            errors.append(f"{arg}: no such file or folder")
+    return found, errors
+
+
+def _output_name(rel: Path, suffix: str) -> Path:
+    ext = rel.suffix if rel.suffix.lower() in MEDIA_EXTENSIONS else ".png"
+    return rel.with_name(rel.stem + suffix + ext)
+
+
+def plan_jobs(
+    inputs: list[str], output: str, recursive: bool = False, suffix: str = ""
+) -> tuple[list[Job], list[str]]:
+    """Pair every input file with its output path. Returns (jobs, one-line errors)."""
+    sources, errors = expand_inputs(inputs, recursive)
+    out = Path(output)
+    single = (
+        len(inputs) == 1
+        and Path(inputs[0]).is_file()
+        and not out.is_dir()
+        and out.suffix.lower() in MEDIA_EXTENSIONS
+    )
+    if not single and out.is_file():
+        raise MemderainError(
+            f"-o {output}: is an existing file; with these inputs -o must be a folder"
+        )
+    input_keys = {os.path.realpath(src) for src, _ in sources}
+    jobs: list[Job] = []
+    claimed: dict[str, Path] = {}
+    for src, rel in dict.fromkeys(sources):  # drop exact duplicates, keep order
+        dst = out if single else out / _output_name(rel, suffix)
+        key = os.path.realpath(dst)
+        if key in input_keys or (dst.exists() and os.path.samefile(src, dst)):
+            errors.append(
+                f"{src}: output {dst} is an input file; refusing to overwrite inputs "
+                "(choose another -o or a --suffix)"
+            )
+        elif key in claimed:
+            errors.append(
+                f"{src}: output {dst} would also be written for {claimed[key]}; "
+                "use --recursive to keep sub-folders or a different -o"
+            )
+        else:
+            claimed[key] = src
+            jobs.append(Job(src, dst))
+    return jobs, errors
+
+
+# -- running ---------------------------------------------------------------------------------
+def derain_video_file(
+    derainer: Derainer, src: Path, dst: Path, *, overwrite: bool, tile: int | None
+) -> None:
+    """VIDEO DISPATCH POINT: files with VIDEO_EXTENSIONS come here.
+
+    memderain.inference.video.derain_video(derainer, src, dst, ...) is written by the video
+    part; until it exists this reports a one-line error for the file.
+    """
+    try:
+        from memderain.inference.video import derain_video
+    except ImportError:
+        raise MemderainError(f"{src}: video input is not supported by this install yet") from None
+    derain_video(derainer, src, dst, overwrite=overwrite, tile=tile)
+
+
+def derain_file(
+    derainer: Derainer, src: Path, dst: Path, *, overwrite: bool = False, tile: int | None = None
+) -> None:
+    """De-rain one file into ``dst`` (image, or video via :func:`derain_video_file`)."""
+    if src.suffix.lower() in VIDEO_EXTENSIONS:
+        derain_video_file(derainer, src, dst, overwrite=overwrite, tile=tile)
+        return
+    data = read_image(src)
+    write_image(dst, derainer.derain_imagedata(data, tile), overwrite=overwrite)
+
+
+def _one_line(src: Path, exc: BaseException) -> str:
+    msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    if not isinstance(exc, MemderainError):
+        msg = f"{exc.__class__.__name__}: {msg}"
+    return msg if str(src) in msg else f"{src}: {msg}"
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.overlap < 0:
+        raise MemderainError(f"--overlap must be >= 0, got {args.overlap}")
+    if args.tile is not None and args.tile < 0:
+        raise MemderainError(f"--tile must be >= 0 (0 = whole image), got {args.tile}")
+    jobs, errors = plan_jobs(args.inputs, args.output, args.recursive, args.suffix)
+    for msg in errors:
+        print(f"memderain derain: error: {msg}", file=sys.stderr)
+    if not jobs:
+        print(f"memderain derain: nothing to do ({len(errors)} error(s))", file=sys.stderr)
+        return 1
+    derainer = load_model(args.weights, device=args.device, tile=args.tile, overlap=args.overlap)
+    name = derainer.checkpoint_meta.get("name")
+    print(
+        f"weights: {derainer.checkpoint_path}{f' ({name})' if name else ''}; "
+        f"device: {derainer.device}",
+        file=sys.stderr,
+    )
+    written = skipped = failed = 0
+    bar = tqdm(jobs, unit="file", desc="derain", disable=None, file=sys.stderr)
+    for job in bar:
+        if job.dst.exists() and not args.overwrite:
+            skipped += 1
+            tqdm.write(
+                f"memderain derain: skipped {job.src}: {job.dst} exists "
+                "(pass --overwrite to replace it)",
+                file=sys.stderr,
+            )
+            continue
+        try:
+            derain_file(derainer, job.src, job.dst, overwrite=args.overwrite)
+            written += 1
+        except Exception as exc:  # noqa: BLE001 - a bad file (or a bug) must not stop the batch
+            failed += 1
+            tqdm.write(f"memderain derain: error: {_one_line(job.src, exc)}", file=sys.stderr)
+    bar.close()
+    failed += len(errors)
+    print(
+        f"derained {written} file(s) into {args.output}"
+        + (f"; {skipped} skipped (output exists)" if skipped else "")
+        + (f"; {failed} failed" if failed else "")
+    )
+    return 1 if (failed or skipped) else 0

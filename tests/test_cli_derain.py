@@ -1,0 +1,225 @@
+"""`memderain derain`: batches with good and bad files, output naming, overwrite protection."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from memderain.checkpoint import save_checkpoint
+from memderain.cli import derain as derain_cli
+from memderain.cli import main
+from memderain.config import ModelConfig
+from memderain.inference import png16, predictor
+from memderain.inference.io import imagedata_to_samples, read_image
+from memderain.inference.predictor import Derainer
+from memderain.model import MemDerain
+
+
+@pytest.fixture
+def ckpt(tmp_path):
+    return save_checkpoint(
+        tmp_path / "w" / "tiny.pt", MemDerain(ModelConfig(channels=8, num_items=4))
+    )
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """A folder of small images of every kind, two bad files, a text file and a sub-folder."""
+    rng = np.random.default_rng(0)
+    d = tmp_path / "in"
+    (d / "sub").mkdir(parents=True)
+    Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(d / "rgb.png")
+    Image.fromarray(rng.integers(0, 256, (18, 16), dtype=np.uint8)).save(d / "grey.png")
+    Image.fromarray(rng.integers(0, 256, (16, 20, 4), dtype=np.uint8)).save(d / "rgba.png")
+    (d / "deep.png").write_bytes(
+        png16.encode_png16(rng.integers(0, 65536, (16, 16, 3), dtype=np.uint16))
+    )
+    Image.fromarray(rng.integers(0, 256, (16, 24, 3), dtype=np.uint8)).save(
+        d / "photo.jpg", quality=90
+    )
+    Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(d / "sub" / "inner.png")
+    good = (d / "rgb.png").read_bytes()
+    (d / "corrupt.png").write_bytes(good[: len(good) // 2])
+    (d / "fake.jpg").write_text("not an image at all\n")
+    (d / "notes.txt").write_text("ignored: not an image extension\n")
+    return d
+
+
+def _run(capsys, *args):
+    code = main(["derain", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _snapshot(folder):
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _no_temp_files(folder):
+    return not [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_mixed_folder_good_outputs_one_line_per_bad_file(capsys, tmp_path, photos, ckpt):
+    before = _snapshot(photos)
+    out = tmp_path / "out"
+    code, stdout, stderr = _run(capsys, photos, "-o", out, "--weights", ckpt, "--device", "cpu")
+    assert code != 0
+    assert "Traceback" not in stderr + stdout
+    errors = [line for line in stderr.splitlines() if "error" in line]
+    assert len(errors) == 2, stderr
+    assert any("corrupt.png" in e for e in errors) and any("fake.jpg" in e for e in errors)
+    assert "notes.txt" not in stderr and f"weights: {ckpt}" in stderr
+    assert "5 file(s)" in stdout and "2 failed" in stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "deep.png",
+        "grey.png",
+        "photo.jpg",
+        "rgb.png",
+        "rgba.png",
+    ]
+    assert _snapshot(photos) == before  # inputs untouched
+    assert _no_temp_files(out)
+
+    d = Derainer(ckpt)
+    rgb = np.asarray(Image.open(photos / "rgb.png"))
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "rgb.png")), d.derain(rgb))
+    grey = Image.open(out / "grey.png")
+    assert grey.mode == "L"
+    np.testing.assert_array_equal(
+        np.asarray(grey), d.derain(np.asarray(Image.open(photos / "grey.png")))
+    )
+    rgba_in, rgba_out = (
+        np.asarray(Image.open(photos / "rgba.png")),
+        np.asarray(Image.open(out / "rgba.png")),
+    )
+    assert rgba_out.shape == rgba_in.shape
+    np.testing.assert_array_equal(rgba_out[..., 3], rgba_in[..., 3])
+    deep = read_image(out / "deep.png")
+    assert deep.bit_depth == 16
+    expected16 = d.derain(imagedata_to_samples(read_image(photos / "deep.png")))
+    np.testing.assert_array_equal(imagedata_to_samples(deep), expected16)
+    assert Image.open(out / "photo.jpg").format == "JPEG"
+
+
+def test_recursive_keeps_subfolders(capsys, tmp_path, photos, ckpt):
+    (photos / "corrupt.png").unlink()
+    (photos / "fake.jpg").unlink()
+    out = tmp_path / "out"
+    code, _, stderr = _run(
+        capsys, photos, "-o", out, "--weights", ckpt, "--recursive", "--suffix", "_d"
+    )
+    assert code == 0, stderr
+    assert (out / "sub" / "inner_d.png").is_file() and (out / "rgb_d.png").is_file()
+
+
+def test_existing_outputs_need_overwrite(capsys, tmp_path, photos, ckpt):
+    src = photos / "rgb.png"
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "rgb.png").write_bytes(b"keep me")
+    code, stdout, stderr = _run(capsys, src, "-o", out, "--weights", ckpt)
+    assert code == 1 and "exists" in stderr and "--overwrite" in stderr and "1 skipped" in stdout
+    assert (out / "rgb.png").read_bytes() == b"keep me"
+    code, _, stderr = _run(capsys, src, "-o", out, "--weights", ckpt, "--overwrite")
+    assert code == 0, stderr
+    assert Image.open(out / "rgb.png").size == (24, 20)
+    assert _no_temp_files(out)
+
+
+def test_inputs_are_never_overwritten_even_with_overwrite(capsys, photos, ckpt):
+    before = _snapshot(photos)
+    code, _, stderr = _run(
+        capsys,
+        photos / "rgb.png",
+        photos / "grey.png",
+        "-o",
+        photos,
+        "--weights",
+        ckpt,
+        "--overwrite",
+    )
+    assert code == 1 and stderr.count("refusing to overwrite") == 2
+    code, _, stderr = _run(
+        capsys, photos / "rgb.png", "-o", photos / "rgb.png", "--weights", ckpt, "--overwrite"
+    )
+    assert code == 1 and "refusing to overwrite" in stderr
+    assert _snapshot(photos) == before
+
+
+def test_single_file_to_named_output_file_and_glob_patterns(capsys, tmp_path, photos, ckpt):
+    target = tmp_path / "result" / "clean.png"
+    code, _, stderr = _run(capsys, photos / "photo.jpg", "-o", target, "--weights", ckpt)
+    assert code == 0, stderr
+    assert Image.open(target).format == "PNG"  # the named file's extension wins
+    out = tmp_path / "globbed"
+    code, _, stderr = _run(
+        capsys,
+        str(photos / "r*.png"),
+        "-o",
+        out,
+        "--weights",
+        ckpt,
+        "--tile",
+        "8",
+        "--overlap",
+        "0",
+    )
+    assert code == 0, stderr
+    assert sorted(p.name for p in out.iterdir()) == ["rgb.png", "rgba.png"]
+
+
+def test_missing_inputs_are_reported_and_the_rest_runs(capsys, tmp_path, photos, ckpt):
+    out = tmp_path / "out"
+    code, stdout, stderr = _run(
+        capsys,
+        tmp_path / "nope.png",
+        str(photos / "*.webp"),
+        photos / "rgb.png",
+        "-o",
+        out,
+        "--weights",
+        ckpt,
+    )
+    assert code == 1
+    assert "nope.png: no such file" in stderr and "matched no image files" in stderr
+    assert (out / "rgb.png").is_file() and "2 failed" in stdout
+
+
+def test_no_weights_is_a_one_line_error(capsys, monkeypatch, tmp_path, photos):
+    monkeypatch.setattr(predictor, "default_weights_path", lambda: None)
+    out = tmp_path / "out"
+    code, _, stderr = _run(capsys, photos / "rgb.png", "-o", out)
+    assert code == 1
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "no default model" in lines[0] and "--weights" in lines[0]
+    assert not out.exists()
+
+
+def test_video_files_go_to_the_video_dispatch(capsys, monkeypatch, tmp_path, photos, ckpt):
+    (photos / "clip.mp4").write_bytes(b"\x00" * 10)
+    calls = []
+
+    def fake_video(derainer, src, dst, *, overwrite, tile):
+        calls.append((src.name, dst.name, overwrite))
+
+    monkeypatch.setattr(derain_cli, "derain_video_file", fake_video)
+    code, _, stderr = _run(
+        capsys, photos / "clip.mp4", photos / "rgb.png", "-o", tmp_path / "out", "--weights", ckpt
+    )
+    assert code == 0, stderr
+    assert calls == [("clip.mp4", "clip.mp4", False)]
+
+
+def test_duplicate_output_names_are_not_silently_clobbered(capsys, tmp_path, photos, ckpt):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "rgb.png").write_bytes((photos / "rgb.png").read_bytes())
+    out = tmp_path / "out"
+    code, _, stderr = _run(
+        capsys, photos / "rgb.png", other / "rgb.png", "-o", out, "--weights", ckpt
+    )
+    assert code == 1 and "would also be written" in stderr
+    assert os.listdir(out) == ["rgb.png"]
