@@ -90,7 +90,8 @@ def test_feature_figure(model, image01, tmp_path):
 
 
 def test_tsne_colours_are_nearest_items(model, image01, tmp_path):
-    res = tsne_plot(model, [image01, image01.flip(2)], tmp_path / "t.png", max_points=80, seed=3)
+    res = tsne_plot(model, [image01, image01.flip(2)], tmp_path / "t.png", max_points=80, seed=3,
+                    max_iter=250)
     assert png_size(res.path) == (700, 600)
     with torch.no_grad():
         q_all = torch.cat([model(im[None] * 2 - 1).query[0].flatten(1).t()
@@ -123,7 +124,8 @@ def test_cli_writes_all_three(model, image01, tmp_path):
     base = ["--weights", str(ckpt), "-o", str(out)]
     assert main(["visualize", "memory", str(img), "--items", "0", "3", *base]) == 0
     assert main(["visualize", "features", str(img), *base]) == 0
-    assert main(["visualize", "tsne", str(img), "--points", "60", *base]) == 0
+    assert main(["visualize", "tsne", str(img), "--points", "60", "--iterations", "250",
+                 *base]) == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == ["rain_features.png", "rain_memory.png", "rain_memory_item00.png",
                      "rain_memory_item03.png", "tsne.png"]

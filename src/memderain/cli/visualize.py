@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--points", type=int, default=1000, help="query vectors sampled (default 1000)")
     t.add_argument("--perplexity", type=float, default=30.0)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--iterations", type=int, help="t-SNE iterations (default 1000, min 250)")
     common(t)
     p.set_defaults(func=run)
 
@@ -90,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         images = [load_image01(p, args.max_side) for p in args.images]
         res = vis.tsne_plot(model, images, out / "tsne.png", max_points=args.points,
-                            perplexity=args.perplexity, seed=args.seed, overwrite=args.overwrite)
+                            perplexity=args.perplexity, seed=args.seed,
+                            max_iter=args.iterations, overwrite=args.overwrite)
         counts = np.bincount(res.assignment, minlength=len(res.items))
         print(f"wrote {res.path}: {len(res.queries)} queries; per item {counts.tolist()}")
     return 0

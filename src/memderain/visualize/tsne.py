@@ -61,10 +61,15 @@ def tsne_plot(
     max_points: int = 1000,
     perplexity: float = 30.0,
     seed: int = 0,
+    max_iter: int | None = None,
     overwrite: bool = False,
 ) -> TSNEResult:
-    """Sample up to ``max_points`` queries of ``images``, embed them with the items, plot."""
+    """Sample up to ``max_points`` queries of ``images``, embed them with the items, plot.
+
+    ``max_iter``: t-SNE iterations (scikit-learn's default 1000 when None; >= 250).
+    """
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     if model.memory is None:
         raise MemderainError("this model has no memory (use_memory: false); nothing to embed")
@@ -80,14 +85,19 @@ def tsne_plot(
     n = len(joint)
     if n < 5:
         raise MemderainError(f"only {len(queries)} query vectors; use a larger image")
+    extra = {"max_iter": max_iter} if max_iter else {}
     tsne = TSNE(
         n_components=2,
         perplexity=min(perplexity, (n - 1) / 3),
         metric="cosine",
         init="random",
         random_state=seed,
+        **extra,
     )
-    xy = tsne.fit_transform(joint)
+    # scikit-learn's OpenMP threads fight torch's (two libgomp runtimes, both spinning): for
+    # a few thousand points one thread is ~10x faster than two on a busy 2-core machine.
+    with threadpool_limits(limits=1 if n <= 5000 else None, user_api="openmp"):
+        xy = tsne.fit_transform(joint)
     emb, item_emb = xy[: len(queries)], xy[len(queries) :]
 
     palette = item_palette(len(items))
