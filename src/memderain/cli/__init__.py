@@ -20,6 +20,7 @@ SUBCOMMANDS = [
     "memderain.cli.report",
     "memderain.cli.export",
     "memderain.cli.visualize",
+    "memderain.cli.serve",
     "memderain.cli.synth",
     "memderain.cli.extract_frames",
     "memderain.cli.train",
