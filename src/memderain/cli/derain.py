@@ -191,16 +191,14 @@ def plan_jobs(
 def derain_video_file(
     derainer: Derainer, src: Path, dst: Path, *, overwrite: bool, tile: int | None
 ) -> None:
-    """VIDEO DISPATCH POINT: files with VIDEO_EXTENSIONS come here.
+    """Files with VIDEO_EXTENSIONS: de-rained frame by frame, streaming, audio kept (see
+    :func:`memderain.inference.video.derain_video` and docs/video-export-web.md)."""
+    from memderain.inference.video import derain_video
 
-    memderain.inference.video.derain_video(derainer, src, dst, ...) is written by the video
-    part; until it exists this reports a one-line error for the file.
-    """
-    try:
-        from memderain.inference.video import derain_video
-    except ImportError:
-        raise MemderainError(f"{src}: video input is not supported by this install yet") from None
-    derain_video(derainer, src, dst, overwrite=overwrite, tile=tile)
+    res = derain_video(derainer, src, dst, overwrite=overwrite, tile=tile)
+    tqdm.write(f"{src} -> {dst}: {res.frames} frames, {res.width}x{res.height} at "
+               f"{float(res.fps):.3g} fps, audio {res.audio}, {res.seconds:.1f} s",
+               file=sys.stderr)
 
 
 def derain_file(
