@@ -44,26 +44,33 @@ def pair_variance(sigma_w: torch.Tensor, sigma_v: torch.Tensor) -> torch.Tensor:
 def kmeans_1d(values: torch.Tensor, k: int = 4, iters: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
     """Batched 1-D k-means (Lloyd) of ``values`` (B, E) into ``k`` clusters per row.
 
-    Deterministic: centres start at the quantiles (j + 0.5) / k of each row. An empty cluster
-    keeps its centre. Returns (labels (B, E) long, centres (B, k)); labels are *ranks*: cluster 0
-    has the lowest centre, k - 1 the highest (ties broken by index).
+    Deterministic: centres start at the quantiles (j + 0.5) / k of each row. In 1-D every
+    cluster is a run of the sorted values between the midpoints of consecutive centres, so an
+    iteration is a ``searchsorted`` plus prefix sums (a value on a midpoint goes to the lower
+    cluster, as ``argmin`` of the distances would). An empty cluster keeps its centre.
+    Returns (labels (B, E) long, centres (B, k) ascending); labels are *ranks*: 0 = lowest centre.
     """
     values = values.float()
+    b, e = values.shape
+    ordered, _ = values.sort(dim=1)
     probs = (torch.arange(k, dtype=values.dtype, device=values.device) + 0.5) / k
-    centres = torch.quantile(values, probs, dim=1).t().contiguous()  # (B, k)
+    centres = torch.quantile(values, probs, dim=1).t().contiguous()  # (B, k), ascending
+    zero = values.new_zeros(b, 1)
+    prefix = torch.cat([zero, ordered.cumsum(dim=1)], dim=1)  # (B, E + 1)
     for _ in range(iters):
-        labels = (values[:, :, None] - centres[:, None, :]).abs().argmin(dim=2)
-        onehot = torch.nn.functional.one_hot(labels, k).to(values.dtype)  # (B, E, k)
-        counts = onehot.sum(dim=1)
-        sums = (onehot * values[:, :, None]).sum(dim=1)
+        mids = 0.5 * (centres[:, 1:] + centres[:, :-1])  # (B, k - 1)
+        cuts = torch.searchsorted(ordered, mids.contiguous(), right=True)  # values <= mid
+        ends = torch.cat([cuts, torch.full_like(cuts[:, :1], e)], dim=1)  # (B, k)
+        starts = torch.cat([torch.zeros_like(cuts[:, :1]), cuts], dim=1)
+        counts = (ends - starts).to(values.dtype)
+        sums = prefix.gather(1, ends) - prefix.gather(1, starts)
         new = torch.where(counts > 0, sums / counts.clamp_min(1), centres)
         if torch.equal(new, centres):
             break
         centres = new
-    labels = (values[:, :, None] - centres[:, None, :]).abs().argmin(dim=2)
-    order = torch.argsort(centres, dim=1, stable=True)  # cluster ids sorted by centre
-    rank = torch.argsort(order, dim=1)  # rank of each cluster id
-    return rank.gather(1, labels), centres.gather(1, order)
+    mids = 0.5 * (centres[:, 1:] + centres[:, :-1])
+    labels = torch.searchsorted(mids.contiguous(), values.contiguous(), right=False)
+    return labels, centres
 
 
 @torch.no_grad()

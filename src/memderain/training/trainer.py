@@ -122,7 +122,8 @@ class Trainer:
             self.model.memory.reduce_fn = D.memory_reduce_fn(self.dist.world_size)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.optim.lr,
                                           betas=tuple(cfg.optim.betas), eps=cfg.optim.eps,
-                                          weight_decay=cfg.optim.weight_decay)
+                                          weight_decay=cfg.optim.weight_decay,
+                                          foreach=True)  # CPU default is a per-tensor loop
         o = cfg.optim
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
@@ -206,9 +207,9 @@ class Trainer:
             out = self.forward_model(x)
         memory = unwrap_model(self.model).memory
         if lc.kind == "siamese":
-            n = w.shape[0]
-            out_w = DerainOutput(*(o[:n] if o is not None else None for o in out))
-            out_v = DerainOutput(*(o[n:] if o is not None else None for o in out))
+            halves = [o.split(w.shape[0]) if o is not None else (None, None) for o in out]
+            out_w = DerainOutput(*(h[0] for h in halves))
+            out_v = DerainOutput(*(h[1] for h in halves))
             items = memory.items if memory is not None else None
             loss, terms = siamese_loss(lc, w, v, out_w, out_v, items=items)
         else:
