@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from memderain.errors import MemderainError
@@ -76,29 +75,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # ----------------------------------------------------------------------------- model
-class _CheckpointDerainer:
-    """Minimal stand-in for ``memderain.inference.predictor.Derainer`` (whole images only),
-    used while that module is not installed."""
-
-    def __init__(self, path: Path, device: str):
-        from memderain.checkpoint import model_from_checkpoint
-
-        self.model, _ = model_from_checkpoint(path)
-        self.model.to(device).eval()
-        self.device = device
-
-    @torch.no_grad()
-    def derain(self, rgb: np.ndarray, tile: int | None = None) -> np.ndarray:
-        from memderain.data.transforms import tensor_to_uint8, to_signed, to_unit, uint8_to_tensor
-
-        if tile:
-            raise MemderainError("--tile needs memderain.inference.predictor (not installed)")
-        x = to_signed(uint8_to_tensor(rgb)[None].to(self.device))
-        return tensor_to_uint8(to_unit(self.model(x).background)[0])
-
-
 def load_derain(weights: Path | None, device: str | None, tile: int | None):
-    """(derain function uint8 -> uint8, checkpoint path) for ``weights`` or the shipped model."""
+    """(derain function uint8 HxWx3 -> uint8 HxWx3, checkpoint path) for ``weights`` or the
+    shipped model, via ``memderain.load_model`` (the same code path as ``memderain derain``)."""
+    import memderain
     from memderain.weights import default_weights_path
 
     path = weights or default_weights_path()
@@ -108,12 +88,7 @@ def load_derain(weights: Path | None, device: str | None, tile: int | None):
     if not Path(path).is_file():
         raise MemderainError(f"checkpoint not found: {path}")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        import memderain
-
-        derainer = memderain.load_model(path, device=device)
-    except (ImportError, AttributeError):
-        derainer = _CheckpointDerainer(Path(path), device)
+    derainer = memderain.load_model(path, device=device)
     return (lambda rgb: derainer.derain(rgb, tile=tile)), Path(path)
 
 
