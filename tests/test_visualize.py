@@ -131,3 +131,6 @@ def test_cli_writes_all_three(model, image01, tmp_path):
                      "rain_memory_item03.png", "tsne.png"]
     assert png_size(out / "rain_memory_item03.png") == (W, H)
     assert main(["visualize", "memory", str(tmp_path / "missing.png"), *base]) == 1
+    small = ["--weights", str(ckpt), "-o", str(tmp_path / "small"), "--max-side", "30"]
+    assert main(["visualize", "memory", str(img), "--items", "1", *small]) == 0
+    assert png_size(tmp_path / "small" / "rain_memory_item01.png") == (30, 22)  # 60x44 halved

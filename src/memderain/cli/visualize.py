@@ -48,20 +48,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def load_image01(path: str | Path, max_side: int) -> torch.Tensor:
     """(3, H, W) float [0, 1] of an image file, downscaled to ``max_side`` if larger."""
-    from PIL import Image, UnidentifiedImageError
+    import torch.nn.functional as F
 
-    path = Path(path)
-    if not path.is_file():
-        raise MemderainError(f"image not found: {path}")
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            if max_side and max(im.size) > max_side:
-                im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-            array = np.asarray(im, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as exc:
-        raise MemderainError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
-    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+    from memderain.inference.io import read_image, rgb_to_tensor01
+
+    x = rgb_to_tensor01(read_image(path).rgb)  # (1, 3, H, W); one-line errors for bad files
+    h, w = x.shape[-2:]
+    if max_side and max(h, w) > max_side:
+        scale = max_side / max(h, w)
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+    return x[0].clamp(0, 1)
 
 
 def load_model(weights: str | None):
