@@ -193,6 +193,9 @@ def _run_video(args) -> int:
 
     if not (args.video and args.clean):
         raise MemderainError("video evaluation needs both --video and --clean CLEAN")
+    for flag, path in (("--data", args.data), ("--clean", args.clean)):
+        if not path.exists():
+            raise MemderainError(f"{flag} {path}: not found")
     dataset = args.dataset or args.data.stem
     method, derain, weights = _method_and_model(args)
     out = _run_dir(args, dataset, method)
