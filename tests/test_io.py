@@ -247,3 +247,13 @@ def test_array_to_imagedata(rng, shape, dtype):
     assert data.bit_depth == (16 if dtype == np.uint16 else 8)
     back = io.imagedata_to_samples(data, grey=arr.ndim == 2)
     np.testing.assert_array_equal(back, arr)
+
+
+def test_cmyk_is_read_as_rgb_and_its_icc_profile_dropped(tmp_path, rng):
+    cmyk = Image.frombytes("CMYK", (8, 8), rng.integers(0, 256, 256, dtype=np.uint8).tobytes())
+    cmyk.save(tmp_path / "c.jpg", icc_profile=b"not an RGB profile" * 10)
+    assert Image.open(tmp_path / "c.jpg").info.get("icc_profile")
+    data = io.read_image(tmp_path / "c.jpg")
+    assert data.icc_profile is None and data.alpha is None
+    expected = np.asarray(Image.open(tmp_path / "c.jpg").convert("RGB"))
+    np.testing.assert_array_equal(np.rint(data.rgb * 255).astype(np.uint8), expected)

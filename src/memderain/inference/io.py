@@ -35,6 +35,7 @@ GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 _ALPHA_FORMATS = ("PNG", "WEBP", "TIFF")  # formats that can store the alpha channel
 _SIXTEEN_BIT_FORMATS = ("PNG",)
 _EXIF_ORIENTATION = 0x0112
+_CONVERTED_SPACES = ("CMYK", "LAB", "HSV", "YCbCr")  # read as RGB; their ICC profile is dropped
 
 
 class ImageReadError(MemderainError, OSError):
@@ -99,10 +100,12 @@ def from_float01(values: np.ndarray, bit_depth: int = 8) -> np.ndarray:
 
 
 def rgb_to_tensor01(rgb: np.ndarray) -> torch.Tensor:
-    """float (H, W, 3) [0, 1] -> float32 tensor (1, 3, H, W) [0, 1]."""
-    return (
-        torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).permute(2, 0, 1)[None].contiguous()
-    )
+    """float (H, W, 3) [0, 1] -> float32 tensor (1, 3, H, W) [0, 1].
+
+    No copy for a float32 array: the tensor shares memory with ``rgb`` and is laid out
+    channels_last, the layout the network runs fastest in.
+    """
+    return torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).permute(2, 0, 1)[None]
 
 
 def tensor01_to_rgb(x: torch.Tensor) -> np.ndarray:
@@ -167,9 +170,10 @@ def pil_to_imagedata(
     else:  # CMYK, YCbCr, LAB, HSV, RGBX ...
         samples = np.asarray(im.convert("RGB"))
     rgb, alpha = _split(samples, bit_depth)
-    return ImageData(
-        rgb, alpha, mode, bit_depth, fmt or im.format, im.info.get("icc_profile"), path
-    )
+    # An ICC profile describes the source's colour space: keep it only if we keep that space
+    # (a CMYK/LAB profile attached to the RGB output would make viewers show wrong colours).
+    icc = im.info.get("icc_profile") if mode not in _CONVERTED_SPACES else None
+    return ImageData(rgb, alpha, mode, bit_depth, fmt or im.format, icc, path)
 
 
 def imagedata_to_samples(
