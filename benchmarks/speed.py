@@ -5,7 +5,8 @@ loads the model, warms up, and times ``--runs`` forward passes; we report the me
 peak memory of that process (RSS on CPU, torch.cuda.max_memory_allocated on CUDA), the max
 abs difference of the output (background, [0, 1]) from plain eager fp32, the FLOP count of one
 forward (torch.utils.flop_counter.FlopCounterMode, 1 multiply-add = 2 FLOP) and the achieved
-FLOP/s as a fraction of the machine's measured fp32 matmul peak.
+FLOP/s as a fraction of the machine's fp32 matmul peak (a large torch.matmul timed in the same
+worker right after, so that on a shared machine both see the same load).
 
     python benchmarks/speed.py                       # all variants, CPU (+ CUDA)
     python benchmarks/speed.py --variants inference_mode,channels_last --runs 7
@@ -72,16 +73,27 @@ class _RainOnly(torch.nn.Module):
         return self.model(x).rain
 
 
-def _prepare(variant: str, model, x, device: str):
-    """-> (callable x01 -> background01, input, context manager factory, setup seconds)."""
-    ctx = torch.inference_mode
+def _prepare(variant: str, size: int, device: str):
+    """Fresh model + input for ``variant`` -> (model fn, input, context factory, setup seconds).
+
+    Every variant gets its own model (same seed, same weights) and keeps its settings in its
+    context (no global flags), so several variants can be timed in one process.
+    """
+    model, x = _build(size, device)
     t0 = time.perf_counter()
-    if variant == "no_grad":
-        ctx = torch.no_grad
-    elif variant == "mkldnn_off":
-        torch.backends.mkldnn.enabled = False
+    grad_ctx = torch.no_grad if variant == "no_grad" else torch.inference_mode
+    extra = []
+    if variant == "mkldnn_off":
+        extra.append(lambda: torch.backends.mkldnn.flags(enabled=False))
     elif variant == "cudnn_benchmark":
-        torch.backends.cudnn.benchmark = True
+        extra.append(lambda: torch.backends.cudnn.flags(enabled=True, benchmark=True))
+    elif variant in ("bf16_autocast", "fp16_autocast"):
+        dtype = torch.bfloat16 if variant == "bf16_autocast" else torch.float16
+        extra.append(lambda: torch.autocast(device, dtype=dtype))
+
+    def ctx():
+        return _stack(grad_ctx(), *(make() for make in extra))
+
     if variant in ("channels_last", "bf16_autocast", "fp16_autocast", "cudnn_benchmark"):
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -94,13 +106,6 @@ def _prepare(variant: str, model, x, device: str):
         fn = torch.compile(model)
         with ctx():
             _background(fn, x)  # compile now, so setup time includes it
-    if variant in ("bf16_autocast", "fp16_autocast"):
-        dtype = torch.bfloat16 if variant == "bf16_autocast" else torch.float16
-        grad_ctx = ctx
-
-        def ctx():
-            return _stack(grad_ctx(), torch.autocast(device, dtype=dtype))
-
     return fn, x, ctx, time.perf_counter() - t0
 
 
@@ -123,8 +128,7 @@ def _sync(device: str) -> None:
 
 
 def worker(variant: str, device: str, size: int, runs: int, reference: str) -> dict:
-    model, x = _build(size, device)
-    fn, x, ctx, setup_s = _prepare(variant, model, x, device)
+    fn, x, ctx, setup_s = _prepare(variant, size, device)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     with ctx():
@@ -141,6 +145,9 @@ def worker(variant: str, device: str, size: int, runs: int, reference: str) -> d
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB (Linux)
+    # fp32 matmul peak measured right after, in the same process: on a shared machine the
+    # ratio achieved/peak is then taken under the same load.
+    matmul = matmul_peak(device)
     ref = torch.load(reference, weights_only=True)
     diff = (out.float().cpu() - ref).abs().max().item()
     return {
@@ -152,7 +159,42 @@ def worker(variant: str, device: str, size: int, runs: int, reference: str) -> d
         "setup_s": setup_s,
         "peak_mib": peak,
         "max_abs_diff": diff,
+        "matmul_peak": matmul,
     }
+
+
+def interleaved(variants: list[str], device: str, size: int, runs: int) -> list[dict]:
+    """Time all variants in one process, round-robin (one run of each per round), with a
+    matmul-peak measurement every round: on a shared machine, all see the same load."""
+    prepared = {v: _prepare(v, size, device) for v in variants}
+    for fn, x, ctx, _ in prepared.values():
+        with ctx():
+            for _ in range(2):
+                _background(fn, x)
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    peaks = []
+    for _ in range(runs):
+        for v in variants:
+            fn, x, ctx, _ = prepared[v]
+            with ctx():
+                t0 = time.perf_counter()
+                _background(fn, x)
+                _sync(device)
+                times[v].append(time.perf_counter() - t0)
+        peaks.append(matmul_peak(device, repeats=3))
+    peak = statistics.median(peaks)
+    return [
+        {
+            "variant": v,
+            "device": device,
+            "median_s": statistics.median(t),
+            "min_s": min(t),
+            "runs": runs,
+            "setup_s": prepared[v][3],
+            "matmul_peak": peak,
+        }
+        for v, t in times.items()
+    ]
 
 
 def flop_count(size: int) -> int:
@@ -189,6 +231,29 @@ def reference_output(size: int, device: str, path: str) -> None:
         torch.save(_background(model, x).float().cpu(), path)
 
 
+def _subprocess_rows(variants: list[str], device: str, args):
+    """Run each variant in a fresh worker process (clean peak memory); yield result dicts."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ref = os.path.join(tmp, "ref.pt")
+        reference_output(args.size, device, ref)
+        for variant in variants:
+            cmd = [sys.executable, __file__, "--size", str(args.size), "--runs", str(args.runs)]
+            cmd += ["--worker", variant, device, ref]
+            try:
+                proc = subprocess.run(
+                    cmd, check=False, capture_output=True, text=True, timeout=args.timeout
+                )
+            except subprocess.TimeoutExpired:
+                yield {"variant": variant, "error": f"timed out after {args.timeout} s"}
+                continue
+            lines = proc.stdout.strip().splitlines()
+            if proc.returncode != 0 or not lines:
+                tail = (proc.stderr.strip().splitlines() or ["?"])[-1][:120]
+                yield {"variant": variant, "error": f"failed: {tail}"}
+                continue
+            yield json.loads(lines[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--size", type=int, default=1000)
@@ -197,6 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", default=None, help="comma list (default: all for the device)")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per variant")
     p.add_argument("--json", default=None)
+    p.add_argument(
+        "--interleaved",
+        action="store_true",
+        help="time all variants in one process, round-robin (fair under varying load; "
+        "no per-variant peak memory)",
+    )
     p.add_argument(
         "--worker", nargs=3, metavar=("VARIANT", "DEVICE", "REF"), help=argparse.SUPPRESS
     )
@@ -223,57 +294,37 @@ def main(argv: list[str] | None = None) -> int:
     for device in args.devices.split(","):
         peak = matmul_peak(device)
         name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
-        print(f"\n## {device} ({name}): fp32 matmul peak {peak / 1e9:.0f} GFLOP/s\n")
+        mode = "interleaved in one process" if args.interleaved else "one process per variant"
+        print(f"\n## {device} ({name}), {mode}; fp32 matmul peak now {peak / 1e9:.0f} GFLOP/s\n")
         print(
-            "| variant | median s | min s | setup s | peak MiB | GFLOP/s | % of matmul peak | max abs diff |"
+            "| variant | median s | min s | setup s | peak MiB | GFLOP/s | matmul peak GFLOP/s "
+            "| % of peak | max abs diff |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         variants = (
             args.variants.split(",")
             if args.variants
             else (CUDA_VARIANTS if device == "cuda" else CPU_VARIANTS)
         )
-        with tempfile.TemporaryDirectory() as tmp:
-            ref = os.path.join(tmp, "ref.pt")
-            reference_output(args.size, device, ref)
-            for variant in variants:
-                cmd = [
-                    sys.executable,
-                    __file__,
-                    "--size",
-                    str(args.size),
-                    "--runs",
-                    str(args.runs),
-                    "--worker",
-                    variant,
-                    device,
-                    ref,
-                ]
-                try:
-                    proc = subprocess.run(
-                        cmd, check=False, capture_output=True, text=True, timeout=args.timeout
-                    )
-                    lines = proc.stdout.strip().splitlines()
-                    if proc.returncode != 0 or not lines:
-                        tail = (proc.stderr.strip().splitlines() or ["?"])[-1][:120]
-                        print(f"| {variant} | failed: {tail} | | | | | | |", flush=True)
-                        continue
-                    row = json.loads(lines[-1])
-                except subprocess.TimeoutExpired:
-                    print(
-                        f"| {variant} | timed out after {args.timeout} s | | | | | | |", flush=True
-                    )
-                    continue
-                row.update(
-                    flops=flops, matmul_peak=peak, params=params, achieved=flops / row["median_s"]
-                )
-                rows.append(row)
-                print(
-                    f"| {variant} | {row['median_s']:.3f} | {row['min_s']:.3f} | "
-                    f"{row['setup_s']:.1f} | {row['peak_mib']:.0f} | {row['achieved'] / 1e9:.0f} | "
-                    f"{100 * row['achieved'] / peak:.0f}% | {row['max_abs_diff']:.1e} |",
-                    flush=True,
-                )
+        if args.interleaved:
+            results = interleaved(variants, device, args.size, args.runs)
+        else:
+            results = _subprocess_rows(variants, device, args)
+        for row in results:
+            if "error" in row:
+                print(f"| {row['variant']} | {row['error']} | | | | | | | |", flush=True)
+                continue
+            row.update(flops=flops, params=params, achieved=flops / row["median_s"])
+            rows.append(row)
+            peak_mib = f"{row['peak_mib']:.0f}" if "peak_mib" in row else "-"
+            diff = f"{row['max_abs_diff']:.1e}" if "max_abs_diff" in row else "-"
+            print(
+                f"| {row['variant']} | {row['median_s']:.3f} | {row['min_s']:.3f} | "
+                f"{row['setup_s']:.1f} | {peak_mib} | {row['achieved'] / 1e9:.0f} | "
+                f"{row['matmul_peak'] / 1e9:.0f} | "
+                f"{100 * row['achieved'] / row['matmul_peak']:.0f}% | {diff} |",
+                flush=True,
+            )
     print(f"\n# load average at end {os.getloadavg()[0]:.1f}")
     if args.json:
         with open(args.json, "w") as fh:

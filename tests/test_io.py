@@ -229,6 +229,9 @@ def test_tensor_and_range_conversions(rng):
     x = torch.tensor([0.0, 0.25, 1.0])
     assert torch.equal(io.to_network(x), torch.tensor([-1.0, -0.5, 1.0]))
     assert torch.allclose(io.from_network(io.to_network(x)), x)
+    y = io.to_network(x)
+    assert io.from_network(y, inplace=True) is y and torch.allclose(y, x)
+    assert torch.equal(io.rain_from_network(torch.tensor([0.5, -2.0])), torch.tensor([0.25, -1.0]))
 
 
 @pytest.mark.parametrize(

@@ -1,1 +1,1 @@
-"""Inference: image files (``io``), tiled forward passes (``tiling``), ``Derainer`` (``predictor``)."""
+"""Inference: image files (``io``), tiled forward passes (``tiling``), ``Derainer``."""

@@ -120,14 +120,19 @@ def to_network(x01: torch.Tensor) -> torch.Tensor:
     return x01 * 2.0 - 1.0
 
 
-def from_network(x: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] -> [0, 1]. A rain layer R converts as R / 2 (a difference, no offset)."""
-    return (x + 1.0) * 0.5
+def from_network(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    """[-1, 1] -> [0, 1] (in place on ``x`` if ``inplace``; saves a full-image copy)."""
+    return x.add_(1.0).mul_(0.5) if inplace else (x + 1.0) * 0.5
+
+
+def rain_from_network(rain: torch.Tensor) -> torch.Tensor:
+    """Rain layer R from network units to [0, 1]-image units: R / 2 (a difference, no offset)."""
+    return (rain * 0.5).contiguous()
 
 
 # -- PIL / numpy <-> ImageData ---------------------------------------------------------------
 def apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
-    """Rotate/flip an (H, W, ...) array as EXIF orientation 1-8 says (like ImageOps.exif_transpose)."""
+    """Rotate/flip an (H, W, ...) array as EXIF orientation 1-8 says (as exif_transpose does)."""
     ops = {
         2: lambda a: a[:, ::-1],
         3: lambda a: a[::-1, ::-1],
@@ -310,7 +315,7 @@ def write_image(
 
 
 def _commit(tmp: str, path: Path, overwrite: bool) -> None:
-    """Move the finished temp file to ``path``; without overwrite use link() (fails if it exists)."""
+    """Move the finished temp file to ``path``; without overwrite, link() (fails if it exists)."""
     if overwrite:
         os.replace(tmp, path)
         return

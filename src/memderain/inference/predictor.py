@@ -23,8 +23,9 @@ from memderain.weights import default_weights_path
 
 ImageLike = Image.Image | np.ndarray | torch.Tensor
 
-# Images up to this many pixels run in one pass when tile=None (about 1.3 GB peak on CPU for
-# the Table I net, see docs/inference.md); larger ones are tiled with DEFAULT_TILE.
+# Images up to this many pixels run in one pass when tile=None (1000x1000: about 2.1 GiB peak
+# RSS on CPU with the Table I net, see docs/inference.md); larger ones are tiled with
+# DEFAULT_TILE (4000x3000: about 1.3 GiB).
 AUTO_WHOLE_IMAGE_PIXELS = 1024 * 1024
 
 
@@ -64,8 +65,8 @@ class Derainer:
         self.checkpoint_path = Path(checkpoint_path)
         self.device = resolve_device(device)
         model, ckpt = model_from_checkpoint(self.checkpoint_path, map_location="cpu")
-        # channels_last (NHWC) was the fastest robust option in benchmarks/speed.py (2-2.5x on
-        # CPU over NCHW; see docs/inference.md). Values are unchanged up to float rounding.
+        # channels_last (NHWC) was the fastest robust option in benchmarks/speed.py (1.6x over
+        # NCHW on CPU, see docs/inference.md); values are unchanged up to float rounding.
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
         self.checkpoint_meta: dict[str, Any] = dict(ckpt.get("meta") or {})
         self.tile, self.overlap = tile, overlap
@@ -75,7 +76,7 @@ class Derainer:
 
     # -- tensors -----------------------------------------------------------------------------
     def tile_for(self, height: int, width: int, tile: int | None = None) -> int:
-        """Tile size used for an image (0 = whole image). ``tile`` > 0 is rounded up to a multiple of 8."""
+        """Tile size for an image (0 = whole image); ``tile`` > 0 is rounded up to 8k."""
         tile = self.tile if tile is None else tile
         if tile is None:
             return 0 if height * width <= AUTO_WHOLE_IMAGE_PIXELS else DEFAULT_TILE
@@ -108,8 +109,8 @@ class Derainer:
         background = x.sub_(rain)  # Eq. 1: B = I - R (in place: x is our own copy)
         if self.model.config.clamp_background:
             background.clamp_(-1.0, 1.0)
-        background01 = io.from_network(background).clamp_(0.0, 1.0)
-        return background01.to(x01.device), (rain * 0.5).contiguous().to(x01.device)
+        background01 = io.from_network(background, inplace=True).clamp_(0.0, 1.0)
+        return background01.to(x01.device), io.rain_from_network(rain).to(x01.device)
 
     # -- images ------------------------------------------------------------------------------
     def derain_imagedata(self, data: io.ImageData, tile: int | None = None) -> io.ImageData:
