@@ -260,3 +260,16 @@ def test_cmyk_is_read_as_rgb_and_its_icc_profile_dropped(tmp_path, rng):
     assert data.icc_profile is None and data.alpha is None
     expected = np.asarray(Image.open(tmp_path / "c.jpg").convert("RGB"))
     np.testing.assert_array_equal(np.rint(data.rgb * 255).astype(np.uint8), expected)
+
+
+def test_png16_falls_back_to_8_bit_if_pillow_internals_change(tmp_path, rng, monkeypatch):
+    arr = rng.integers(0, 65536, (6, 7, 3), dtype=np.uint16)
+    (tmp_path / "d.png").write_bytes(png16.encode_png16(arr))
+
+    def broken(path, im):
+        raise AttributeError("_Tile has no attribute 'args'")
+
+    monkeypatch.setattr(png16, "decode_png16", broken)
+    data = io.read_image(tmp_path / "d.png")
+    assert data.bit_depth == 8
+    np.testing.assert_array_equal(np.rint(data.rgb * 255).astype(np.uint8), arr >> 8)

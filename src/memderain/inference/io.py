@@ -220,8 +220,13 @@ def read_image(path: str | Path) -> ImageData:
     try:
         with Image.open(path) as im:
             fmt, icc = im.format, im.info.get("icc_profile")
+            samples = None
             if png16.is_png16_color(im):  # before anything loads the image (getexif may)
-                samples = png16.decode_png16(path, im)
+                try:
+                    samples = png16.decode_png16(path, im)
+                except (AttributeError, TypeError, KeyError):  # Pillow internals changed:
+                    samples = None  # fall back to Pillow's own 8-bit reading below
+            if samples is not None:
                 rgb, alpha = _split(samples, 16)
                 mode = {2: "LA", 3: "RGB", 4: "RGBA"}[samples.shape[2]]
                 data = ImageData(rgb, alpha, mode, 16, fmt, icc, path)
