@@ -34,6 +34,7 @@ def trainer_pairs_per_s(root: Path, size: int, mode: str, batch: int, steps: int
         f"model.channels={channels}", "data.num_workers=0", "data.cache=true",
         "train.progress=false", "train.image_every=0", "train.ckpt_every=1000000",
         "train.ckpt_minutes=0", f"train.channels_last={mode != 'eager'}",
+        f"train.threads={torch.get_num_threads()}",
         f"train.compile={mode == 'compile'}",
     ]
     cfg = load_experiment(preset, overrides, {"data.root": str(root / "frames")})
@@ -75,26 +76,31 @@ def main() -> None:
     ap.add_argument("--channels", type=int, default=64, help="C of Table I (64)")
     ap.add_argument("--preset", default="paper")
     ap.add_argument("--no-bare", action="store_true", help="skip the bare-network reference")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from training_helpers import make_scenes
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} CPUs, load average {load:.1f}; batch {args.batch} pairs, "
           f"C={args.channels}, preset {args.preset}")
-    print(f"{'crop':>5} {'mode':>14} {'pairs/s':>8} {'s/step':>7}")
+    print(f"{'crop':>5} {'mode':>14} {'pairs/s':>8} {'s/step':>7} {'load':>5}")
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             root = make_scenes(Path(tmp) / str(size), scenes=4, frames=6, size=size + 16)
-            rows = []
-            if not args.no_bare:
-                rows.append(("bare network", bare_pairs_per_s(size, args.batch, args.steps,
-                                                              args.warmup, args.channels)))
-            for mode in args.modes:
-                rows.append((mode, trainer_pairs_per_s(root, size, mode, args.batch, args.steps,
-                                                       args.warmup, args.channels, args.preset)))
-            for mode, rate in rows:
-                print(f"{size:>5} {mode:>14} {rate:>8.2f} {args.batch / rate:>7.2f}", flush=True)
+            names = ([] if args.no_bare else ["bare network"]) + list(args.modes)
+            for name in names:
+                if name == "bare network":
+                    rate = bare_pairs_per_s(size, args.batch, args.steps, args.warmup,
+                                            args.channels)
+                else:
+                    rate = trainer_pairs_per_s(root, size, name, args.batch, args.steps,
+                                               args.warmup, args.channels, args.preset)
+                load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+                print(f"{size:>5} {name:>14} {rate:>8.2f} {args.batch / rate:>7.2f} {load:>5.1f}",
+                      flush=True)
 
 
 if __name__ == "__main__":

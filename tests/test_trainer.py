@@ -29,6 +29,16 @@ TINY = [  # a C=8 network on 32 px crops, batch 2, one thread, no worker process
 ]
 
 
+@pytest.fixture(autouse=True)
+def _restore_torch_globals():
+    """Trainer sets the thread count and deterministic mode for the process; undo per test."""
+    saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled())
+    yield
+    torch.set_num_threads(saved[0])
+    torch.use_deterministic_algorithms(saved[1], warn_only=saved[2])
+
+
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory) -> Path:
     """2 scenes x 3 frames of 48 px: 6 pairs -> 3 batches of 2 per epoch."""
@@ -83,6 +93,10 @@ def test_ablation_presets_select_the_right_terms():
 def test_overrides_are_typed_and_validated():
     cfg = load_experiment("paper", ["train.steps=100", "loss.lambda_w=0", "optim.lr=1e-3",
                                     "optim.betas=[0.5, 0.9]", "data.resize=null"])
+    assert load_experiment("paper", ["data.resize=[256, 320]"]).data.resize == (256, 320)
+    assert load_experiment("paper", ["data.resize=300"]).data.resize == 300
+    with pytest.raises(ConfigError, match="data.resize"):
+        load_experiment("paper", ["data.resize=big"])
     assert cfg.train.steps == 100 and cfg.loss.lambda_w == 0.0
     assert isinstance(cfg.loss.lambda_w, float) and cfg.optim.lr == 1e-3
     assert cfg.optim.betas == (0.5, 0.9) and cfg.data.resize is None
@@ -233,3 +247,28 @@ def test_training_removes_rain_on_held_out_scenes(tmp_path):
     tr.fit()
     res = validate(tr.model, find_val_pairs(test, 10, 2), torch.device("cpu"))
     assert res["psnr"] >= res["psnr_input"] + 5.0, res
+
+
+@pytest.mark.slow
+def test_sigterm_saves_a_resumable_checkpoint(scenes, tmp_path):
+    """A SIGTERM (preemption, `kill`) ends the run after the current step with last.pt saved."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "term"
+    cmd = [sys.executable, "-m", "memderain", "train", "--config", "paper", "--data",
+           str(scenes / "frames"), "--out", str(out), *[a for s in TINY for a in ("--set", s)],
+           "--set", "train.steps=100000", "--set", "train.ckpt_every=100000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "tb").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr[-2000:]
+    step = load_checkpoint(out / "last.pt")["train_state"]["step"]
+    assert 0 < step < 100000
+    assert f"stopped at step {step}" in stdout

@@ -44,7 +44,7 @@ class DataConfig:
     root: str | None = None  # scene folders of frames (``--data`` sets it)
     val: str | None = None  # paired folder in the `memderain synth` layout (``--val``)
     crop_size: int = 256  # paper: 256 x 256
-    resize: int | None = None  # passed to TimeLapseDataset (None: crop at native size)
+    resize: int | tuple[int, int] | None = None  # shorter side or [h, w] before cropping
     hflip: bool = False  # paper: no flips / rotations
     min_frames: int = 2
     pseudo_gt_reducer: str = "median"  # B_a / B_b target: "median" or "mean" (footnote 4)
@@ -163,11 +163,16 @@ class ExperimentConfig:
 def _check_value(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
-    if origin is typing.Union or origin is types.UnionType:  # Optional[X] / X | None
+    if origin is typing.Union or origin is types.UnionType:  # Optional[X] / X | Y | None
         if value is None and type(None) in args:
             return None
-        inner = [a for a in args if a is not type(None)]
-        return _check_value(value, inner[0], where)
+        errors = []
+        for alt in (a for a in args if a is not type(None)):
+            try:
+                return _check_value(value, alt, where)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0]
     if hint is float:
         if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
             try:

@@ -109,6 +109,9 @@ class Trainer:
         D.setup_distributed(self.dist, self.device)
         if t.amp == "fp16" and self.device.type != "cuda":
             raise MemderainError("train.amp=fp16 needs a CUDA device (use bf16 or none on CPU)")
+        self._saved_globals = (torch.get_num_threads(),
+                               torch.are_deterministic_algorithms_enabled(),
+                               torch.is_deterministic_algorithms_warn_only_enabled())
         if t.threads:
             torch.set_num_threads(t.threads)
         if t.deterministic:
@@ -365,6 +368,10 @@ class Trainer:
                 "wall_time_s": round(self._wall_before + time.monotonic() - self._t0, 1)}
 
     def close(self) -> None:
+        """Leave the process group and restore the global torch settings changed in __init__."""
         if self.model.memory is not None:
             self.model.memory.reduce_fn = None
+        threads, deterministic, warn_only = self._saved_globals
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
         D.cleanup_distributed()
