@@ -7,6 +7,8 @@ torch.compile}, plus the bare Table I network + Adam as a reference.
 One "pair" = the two frames (I_w, I_v) of one scene, i.e. two images through the network.
 Data: small synthetic scenes decoded once into memory (data.cache), so the numbers are the
 compute cost of a step (forward of 2B images, Eq. 7-14 losses, backward, Adam, cosine lr).
+Runs on CUDA when available (train.device=auto); pass --set-style extras via --extra, e.g.
+``--extra train.amp=bf16``.
 Timing skips ``--warmup`` steps (and torch.compile's compilation).
 """
 
@@ -25,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def trainer_pairs_per_s(root: Path, size: int, mode: str, batch: int, steps: int, warmup: int,
-                        channels: int, preset: str) -> float:
+                        channels: int, preset: str, extra: list[str]) -> float:
     from memderain.training.config import load_experiment
     from memderain.training.trainer import Trainer
 
@@ -52,16 +54,23 @@ def bare_pairs_per_s(size: int, batch: int, steps: int, warmup: int, channels: i
     from memderain.config import ModelConfig
     from memderain.model import build_model
 
-    model = build_model(ModelConfig(channels=channels)).train().to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), 2e-4)
-    x = (torch.rand(2 * batch, 3, size, size) * 2 - 1).contiguous(memory_format=torch.channels_last)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = build_model(ModelConfig(channels=channels)).train().to(device)
+    model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), 2e-4, foreach=True)
+    x = (torch.rand(2 * batch, 3, size, size, device=device) * 2 - 1).contiguous(
+        memory_format=torch.channels_last)
     for i in range(warmup + steps):
         if i == warmup:
+            if device == "cuda":
+                torch.cuda.synchronize()
             t0 = time.perf_counter()
         loss = model(x).background.abs().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
+    if device == "cuda":
+        torch.cuda.synchronize()
     return batch * steps / (time.perf_counter() - t0)
 
 
@@ -77,6 +86,8 @@ def main() -> None:
     ap.add_argument("--preset", default="paper")
     ap.add_argument("--no-bare", action="store_true", help="skip the bare-network reference")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    ap.add_argument("--extra", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="more config overrides for the trainer runs, e.g. train.amp=bf16")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -97,7 +108,7 @@ def main() -> None:
                                             args.channels)
                 else:
                     rate = trainer_pairs_per_s(root, size, name, args.batch, args.steps,
-                                               args.warmup, args.channels, args.preset)
+                                               args.warmup, args.channels, args.preset, args.extra)
                 load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
                 print(f"{size:>5} {name:>14} {rate:>8.2f} {args.batch / rate:>7.2f} {load:>5.1f}",
                       flush=True)

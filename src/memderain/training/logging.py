@@ -68,6 +68,13 @@ class RunLogger:
             print(f"step {step}/{self.cfg.steps}  loss {values.get('loss/total', 0):.4f}  "
                   f"{self.pairs_per_s:.2f} pairs/s  eta {eta / 60:.1f} min", flush=True)
 
+    def message(self, text: str) -> None:
+        """A line for the user, printed above the progress bar (or plainly without one)."""
+        if self.tty:
+            self.bar.write(text)
+        elif self.cfg.progress:
+            print(text, flush=True)
+
     def scalars(self, step: int, values: dict[str, float]) -> None:
         for k, v in values.items():
             self.writer.add_scalar(k, v, step)

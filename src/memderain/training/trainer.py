@@ -248,7 +248,7 @@ class Trainer:
     def meta(self) -> dict[str, Any]:
         return {
             "name": self.cfg.name, "recipe": self.cfg.name, "steps": self.step,
-            "trained_on": str(self.cfg.data.root), "memderain_version": __version__,
+            "trained_on": str(Path(self.cfg.data.root).resolve()), "memderain_version": __version__,
             "wall_time_s": round(self._wall_before + time.monotonic() - self._t0, 1),
             "hardware": f"{self.device.type} x{self.dist.world_size} ({platform.machine()})",
             "command": " ".join(self.argv),
@@ -291,14 +291,24 @@ class Trainer:
         self._stop_requested = True
 
     def validate(self) -> dict[str, float] | None:
+        """PSNR/SSIM on ``data.val`` (rank 0); keeps ``best.pt``; logs and prints the result."""
         if self.val_pairs is None or not self.dist.is_main:
             return None
         from memderain.training.validate import validate
 
         res = validate(self.model, self.val_pairs, self.device)
-        if res["psnr"] > self.best_psnr:
+        best = res["psnr"] > self.best_psnr
+        if best:
             self.best_psnr = res["psnr"]
             self.save(self.best_path)
+        text = (f"step {self.step}: validation PSNR {res['psnr']:.2f} dB (rainy input "
+                f"{res['psnr_input']:.2f}), SSIM {res['ssim']:.4f} ({res['ssim_input']:.4f})"
+                + (" -> best.pt" if best else ""))
+        if self.logger is not None:
+            self.logger.scalars(self.step, {f"val/{k}": v for k, v in res.items()})
+            self.logger.message(text)
+        else:
+            print(text, flush=True)
         return res
 
     def fit(self) -> dict[str, Any]:
@@ -336,8 +346,6 @@ class Trainer:
                     cb(self, self.step, values)
                 if self.val_pairs is not None and self.step % t.val_every == 0:
                     val = self.validate()
-                    if self.logger is not None and val is not None:
-                        self.logger.scalars(self.step, {f"val/{k}": v for k, v in val.items()})
                     D.barrier(self.dist)
                 due = self.step % t.ckpt_every == 0 or (
                     t.ckpt_minutes > 0 and time.monotonic() - self._last_save > 60 * t.ckpt_minutes)
@@ -346,6 +354,8 @@ class Trainer:
                     saved_at = self.step
                 if D.broadcast_flag(self._stop_requested, self.dist, self.device):
                     break
+            if self.val_pairs is not None and self.step % t.val_every != 0:
+                val = self.validate()
         except KeyboardInterrupt:
             if self.step > saved_at:
                 self.save()
@@ -355,11 +365,6 @@ class Trainer:
                 signal.signal(signal.SIGTERM, old_handler)
             if self.logger is not None:
                 self.logger.close()
-        if self.val_pairs is not None and self.step % t.val_every != 0:
-            val = self.validate()
-            if val is not None and self.dist.is_main:
-                print(f"validation: PSNR {val['psnr']:.2f} dB (input {val['psnr_input']:.2f}), "
-                      f"SSIM {val['ssim']:.4f}")
         if self.step > saved_at:
             self.save()
         D.barrier(self.dist)
