@@ -272,3 +272,22 @@ def test_sigterm_saves_a_resumable_checkpoint(scenes, tmp_path):
     step = load_checkpoint(out / "last.pt")["train_state"]["step"]
     assert 0 < step < 100000
     assert f"stopped at step {step}" in stdout
+
+
+def test_wall_time_checkpoints_and_bf16_autocast(scenes, tmp_path):
+    """ckpt_minutes saves last.pt between step checkpoints; bf16 autocast trains (CPU here);
+    fp16 without CUDA is a clear error."""
+    cfg = _cfg(scenes, "train.steps=3", "train.ckpt_every=1000", "train.ckpt_minutes=1e-6",
+               "train.amp=bf16")
+    saved_steps = []
+
+    def look(trainer, step, values):
+        path = trainer.last_path
+        saved_steps.append(load_checkpoint(path)["train_state"]["step"] if path.exists() else None)
+        assert math.isfinite(values["loss/total"])
+
+    Trainer(cfg, tmp_path / "bf16", argv=["t"], callbacks=(look,)).fit()
+    assert saved_steps == [None, 1, 2]  # each step's save happens after the callbacks
+    if not torch.cuda.is_available():
+        with pytest.raises(MemderainError, match="fp16"):
+            Trainer(_cfg(scenes, "train.amp=fp16"), tmp_path / "fp16", argv=["t"])
