@@ -217,7 +217,10 @@ def test_cli_train_then_resume_and_errors(scenes, tmp_path, capsys):
             *[a for s in TINY for a in ("--set", s)], "--set", "train.steps=2"]
     assert main(args) == 0
     assert (out / "last.pt").is_file() and (out / "config.yaml").is_file()
-    assert "train" in (out / "command.txt").read_text()
+    import shlex
+    import sys
+
+    assert (out / "command.txt").read_text() == shlex.join(sys.argv) + "\n"  # the exact command
     assert main(args) == 1  # the run exists and --resume was not given
     err = capsys.readouterr().err
     assert "--resume" in err and "Traceback" not in err
