@@ -147,12 +147,17 @@ def _run_paired(args) -> int:
     write_csv(out / "per_image.csv", rows, overwrite=True)
     write_summary(out / "summary.json", summary, overwrite=True)
     print(f"{dataset} ({bench.layout} layout, {len(rows)} images): {method}")
+    _print_gain_table(metrics, mean, input_mean)
+    print(f"wrote {out / 'summary.json'} and per_image.csv")
+    return 0
+
+
+def _print_gain_table(metrics, mean, input_mean) -> None:
+    """Mean of each metric for the output and the rainy input, and the gain over doing nothing."""
     print(f"{'metric':<12}{'output':>10}{'rainy input':>13}{'gain':>9}")
     for m in metrics:
         print(f"{LABELS[m]:<12}{mean[m]:>10.4f}{input_mean[m]:>13.4f}"
               f"{mean[m] - input_mean[m]:>+9.4f}")
-    print(f"wrote {out / 'summary.json'} and per_image.csv")
-    return 0
 
 
 def _run_real(args) -> int:
@@ -216,9 +221,6 @@ def _run_video(args) -> int:
     write_csv(out / "per_frame.csv", rows, overwrite=True)
     write_summary(out / "summary.json", summary, overwrite=True)
     print(f"{dataset} (video, {len(rows)} frames): {method}")
-    print(f"{'metric':<12}{'output':>10}{'rainy input':>13}{'gain':>9}")
-    for m in metrics:
-        print(f"{LABELS[m]:<12}{mean[m]:>10.4f}{input_mean[m]:>13.4f}"
-              f"{mean[m] - input_mean[m]:>+9.4f}")
+    _print_gain_table(metrics, mean, input_mean)
     print(f"wrote {out / 'summary.json'} and per_frame.csv")
     return 0
