@@ -134,3 +134,38 @@ def test_cli_writes_all_three(model, image01, tmp_path):
     small = ["--weights", str(ckpt), "-o", str(tmp_path / "small"), "--max-side", "30"]
     assert main(["visualize", "memory", str(img), "--items", "1", *small]) == 0
     assert png_size(tmp_path / "small" / "rain_memory_item01.png") == (30, 22)  # 60x44 halved
+
+
+def test_derain_grid_rows_match_the_derainer(model, image01, tmp_path):
+    from memderain.inference.predictor import Derainer
+    from memderain.visualize.derain_grid import derain_rows
+
+    ckpt = save_checkpoint(tmp_path / "tiny.pt", model)
+    derainer = Derainer(ckpt)
+    rows = derain_rows(derainer, [("a", image01), ("b", image01.flip(-1))],
+                       clean=[image01, None])
+    assert [len(r) for r in rows] == [4, 3]  # the clean column only where one is given
+    background, rain = derainer.derain_tensor(image01[None])
+    np.testing.assert_allclose(rows[0][1][0], background[0].permute(1, 2, 0).numpy(), atol=1e-6)
+    mag = rows[0][2][0]
+    assert mag.shape == (H, W) and mag.min() == 0.0 and mag.max() == pytest.approx(1.0)
+    # brightest rain pixel in the panel is where |R| (channel mean) is largest
+    flat = rain[0].abs().mean(0).flatten().argmax().item()
+    assert mag.flatten()[flat] == pytest.approx(1.0)
+
+
+def test_cli_grid(model, image01, tmp_path):
+    ckpt = save_checkpoint(tmp_path / "tiny.pt", model)
+    img = tmp_path / "rain.png"
+    Image.fromarray((image01.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(img)
+    out = tmp_path / "figs"
+    base = ["--weights", str(ckpt), "-o", str(out)]
+    assert main(["visualize", "grid", str(img), str(img), "--clean", str(img), str(img),
+                 *base]) == 0
+    assert png_size(out / "grid.png") == (4 * PANEL_PX, 2 * (PANEL_PX + TITLE_PX))
+    before = (out / "grid.png").read_bytes()
+    assert main(["visualize", "grid", str(img), *base]) == 1  # exists: refused, kept
+    assert (out / "grid.png").read_bytes() == before
+    assert main(["visualize", "grid", str(img), *base, "--overwrite"]) == 0
+    assert png_size(out / "grid.png") == (3 * PANEL_PX, PANEL_PX + TITLE_PX)
+    assert main(["visualize", "grid", str(img), "--clean", str(img), str(img), *base]) == 1

@@ -1,4 +1,4 @@
-"""`memderain visualize memory|features|tsne`: PNG figures of the memory and features."""
+"""`memderain visualize memory|features|tsne|grid`: PNG figures of the memory, features, results."""
 
 from __future__ import annotations
 
@@ -43,6 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--iterations", type=int, help="t-SNE iterations (default 1000, min 250)")
     common(t)
+    g = kinds.add_parser("grid", help="input / de-rained / estimated rain, one row per image")
+    g.add_argument("images", nargs="+")
+    g.add_argument("--clean", nargs="+", help="clean ground truth per image (same order): "
+                   "adds a fourth column")
+    g.add_argument("--name", default="grid.png", help="file name in --output-dir (grid.png)")
+    g.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
+    common(g)
     p.set_defaults(func=run)
 
 
@@ -72,8 +79,10 @@ def load_model(weights: str | None):
 def run(args: argparse.Namespace) -> int:
     from memderain import visualize as vis
 
-    model = load_model(args.weights)
     out = Path(args.output_dir)
+    if args.kind == "grid":
+        return run_grid(args, out)
+    model = load_model(args.weights)
     if args.kind == "memory":
         res = vis.plot_read_maps(model, load_image01(args.image, args.max_side), out,
                                  Path(args.image).stem, items=args.items, top=args.top,
@@ -92,4 +101,30 @@ def run(args: argparse.Namespace) -> int:
                             max_iter=args.iterations, overwrite=args.overwrite)
         counts = np.bincount(res.assignment, minlength=len(res.items))
         print(f"wrote {res.path}: {len(res.queries)} queries; per item {counts.tolist()}")
+    return 0
+
+
+def run_grid(args: argparse.Namespace, out: Path) -> int:
+    from memderain.inference.predictor import Derainer
+    from memderain.visualize.derain_grid import derain_grid
+
+    path = args.weights or default_weights_path()
+    if path is None:
+        raise MemderainError("no default weights ship with this install; pass --weights CKPT")
+    if args.clean and len(args.clean) != len(args.images):
+        raise MemderainError(f"--clean lists {len(args.clean)} files for {len(args.images)} "
+                             "images; give one per image, in the same order")
+    if not args.name.lower().endswith(".png"):
+        raise MemderainError(f"--name must end in .png, got {args.name!r}")
+    images = [(Path(p).stem, load_image01(p, args.max_side)) for p in args.images]
+    clean = [load_image01(p, args.max_side) for p in args.clean] if args.clean else None
+    if clean is not None:
+        for (name, x), c in zip(images, clean):
+            if c.shape != x.shape:
+                raise MemderainError(f"clean image for {name} is {tuple(c.shape[1:])}, the "
+                                     f"rainy one {tuple(x.shape[1:])}: sizes must match")
+    out.mkdir(parents=True, exist_ok=True)
+    target = derain_grid(Derainer(path, device=args.device), images, out / args.name, clean,
+                         overwrite=args.overwrite)
+    print(f"wrote {target} ({len(images)} rows)")
     return 0

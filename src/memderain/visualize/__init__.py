@@ -4,6 +4,7 @@ Everything draws on :class:`matplotlib.figure.Figure` objects directly (the Agg 
 importing this package never changes pyplot's global backend and works without a display.
 """
 
+from memderain.visualize.derain_grid import derain_grid
 from memderain.visualize.features import FEATURE_LAYERS, capture_features, plot_features
 from memderain.visualize.memory_maps import compute_read_maps, plot_read_maps
 from memderain.visualize.tsne import TSNEResult, query_features, tsne_plot
@@ -12,6 +13,7 @@ __all__ = [
     "FEATURE_LAYERS",
     "TSNEResult",
     "capture_features",
+    "derain_grid",
     "compute_read_maps",
     "plot_features",
     "plot_read_maps",
