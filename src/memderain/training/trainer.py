@@ -117,6 +117,8 @@ class Trainer:
         if t.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cudnn.benchmark = False
+        elif self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed crop size: autotuned conv kernels pay
         torch.manual_seed(t.seed)  # same initial weights and memory items on every rank
         self.model = build_model(cfg.model).to(self.device)
         if t.channels_last:
