@@ -94,6 +94,9 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(obj, fh)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -247,12 +247,17 @@ class Trainer:
             "experiment": experiment_to_dict(self.cfg),
         }
 
+    def _device_name(self) -> str:
+        if self.device.type == "cuda":
+            return torch.cuda.get_device_name(self.device)
+        return f"{platform.machine()}, {torch.get_num_threads()} threads"
+
     def meta(self) -> dict[str, Any]:
         return {
             "name": self.cfg.name, "recipe": self.cfg.name, "steps": self.step,
             "trained_on": str(Path(self.cfg.data.root).resolve()), "memderain_version": __version__,
             "wall_time_s": round(self._wall_before + time.monotonic() - self._t0, 1),
-            "hardware": f"{self.device.type} x{self.dist.world_size} ({platform.machine()})",
+            "hardware": f"{self.device.type} x{self.dist.world_size} ({self._device_name()})",
             "command": " ".join(self.argv),
         }
 
