@@ -24,6 +24,7 @@ SUBCOMMANDS = [
     "memderain.cli.synth",
     "memderain.cli.extract_frames",
     "memderain.cli.train",
+    "memderain.cli.experiment",
 ]
 
 

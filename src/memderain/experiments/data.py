@@ -1,0 +1,91 @@
+"""Training and test data of an experiment: given folders, or synthetic scenes built once with
+``memderain synth`` inside the experiment folder (and reused when their settings match).
+
+Training scenes use the ``mixed`` rain preset, test scenes ``heldout`` (steeper, longer streaks
+than any training frame: a rain setting never seen in training), with the seeds, frame counts
+and sizes of the :class:`~memderain.experiments.scale.ExperimentScale`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from memderain.data.synth import SynthOptions, synthesize_folder
+from memderain.errors import MemderainError
+
+
+@dataclass(frozen=True)
+class DataSet:
+    root: Path  # train: scene folders of frames; test: synth layout (frames/ + clean/)
+    spec: dict  # how it was made (for experiment.json and the report header)
+
+
+def _synth_spec(backgrounds: Path, frames: int, max_side: int, limit: int | None, rain: str,
+                seed: int) -> dict:
+    return {"built_from": str(backgrounds.resolve()), "frames": frames, "max_side": max_side,
+            "limit": limit, "rain": rain, "seed": seed}
+
+
+def _scene_count(frames_root: Path) -> int:
+    return sum(1 for p in frames_root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _build(backgrounds: Path, out: Path, spec: dict, progress=None) -> None:
+    """Run ``memderain synth`` into ``out`` unless ``out/synth.json`` records the same spec."""
+    manifest = out / "synth.json"
+    if manifest.is_file():
+        old = json.loads(manifest.read_text())
+        same = (old.get("clean_dir") == spec["built_from"] and old.get("seed") == spec["seed"]
+                and old.get("frames") == spec["frames"] and old.get("max_side") == spec["max_side"]
+                and old.get("rain") == spec["rain"]
+                and (spec["limit"] is None or len(old.get("scenes", {})) == spec["limit"]))
+        if same:
+            return
+    opts = SynthOptions(frames=spec["frames"], rain=spec["rain"], seed=spec["seed"],
+                        max_side=spec["max_side"], limit=spec["limit"], overwrite=True)
+    synthesize_folder(backgrounds, out, opts, progress=progress)
+
+
+def training_set(out: Path, train: Path | None, backgrounds: Path | None, scale,
+                 progress=None) -> DataSet:
+    """``--train DIR`` as given, or scenes rendered from ``--backgrounds-train`` into
+    ``out/data/train`` (root = its ``frames/``)."""
+    if train is not None:
+        if not train.is_dir():
+            raise MemderainError(f"--train {train}: not a folder")
+        return DataSet(train, {"path": str(train.resolve()), "scenes": _scene_count(train)})
+    if backgrounds is None:
+        raise MemderainError("no training data: pass --train DIR (scene folders of frames) or "
+                             "--backgrounds-train DIR (clean photos to render rain on)")
+    if not backgrounds.is_dir():
+        raise MemderainError(f"--backgrounds-train {backgrounds}: not a folder")
+    spec = _synth_spec(backgrounds, scale.train_frames, scale.train_max_side, scale.train_limit,
+                       scale.train_rain, scale.train_seed)
+    dest = out / "data" / "train"
+    _build(backgrounds, dest, spec, progress)
+    return DataSet(dest / "frames", spec | {"path": str((dest / "frames").resolve()),
+                                            "scenes": _scene_count(dest / "frames")})
+
+
+def test_set(out: Path, test: Path | None, backgrounds: Path | None, scale,
+             progress=None) -> DataSet:
+    """``--test DIR`` (synth layout) as given, or scenes rendered from ``--backgrounds-test``
+    into ``out/data/test``."""
+    if test is not None:
+        if not (test / "frames").is_dir() or not (test / "clean").is_dir():
+            raise MemderainError(f"--test {test}: expected the `memderain synth` layout "
+                                 "(frames/<scene>/ and clean/<scene>.png)")
+        return DataSet(test, {"path": str(test.resolve()), "scenes": _scene_count(test / "frames")})
+    if backgrounds is None:
+        raise MemderainError("no test data: pass --test DIR (synth layout) or "
+                             "--backgrounds-test DIR (clean photos to render rain on)")
+    if not backgrounds.is_dir():
+        raise MemderainError(f"--backgrounds-test {backgrounds}: not a folder")
+    spec = _synth_spec(backgrounds, scale.test_frames, scale.test_max_side, scale.test_limit,
+                       scale.test_rain, scale.test_seed)
+    dest = out / "data" / "test"
+    _build(backgrounds, dest, spec, progress)
+    return DataSet(dest, spec | {"path": str(dest.resolve()),
+                                 "scenes": _scene_count(dest / "frames")})
