@@ -148,7 +148,8 @@ def test_term_weights_keep_switched_off_terms_off():
         p, o = cfg.loss, official[name].loss
         for term in "bscw":
             key = f"lambda_{term}"
-            want = getattr(ref, key) if getattr(p, key) > 0 and p.kind == "siamese" else getattr(p, key)
+            on = getattr(p, key) > 0 and p.kind == "siamese"
+            want = getattr(ref, key) if on else getattr(p, key)
             assert getattr(o, key) == want, (name, key)
         assert o.lambda_ssim == p.lambda_ssim and o.lambda_l1 == p.lambda_l1
     assert official["loss_sb"].loss.lambda_c == 0 and official["loss_sb"].loss.lambda_s == 1

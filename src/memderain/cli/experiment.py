@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "summary.json. Rerun the same command to resume after an interruption.")
     a.add_argument("--out", type=Path, required=True, help="experiment folder (new, empty, or "
                    "one made by this command with the same settings: then it resumes)")
-    a.add_argument("--scale", default="cpu", choices=sorted(SCALES), help="named scale: cpu (default, ~110 min on 2 "
+    a.add_argument("--scale", default="cpu", choices=sorted(SCALES),
+                   help="named scale: cpu (default, ~110 min on 2 "
                    "CPU cores) or smoke (seconds, for tests)")
     a.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="training seeds "
                    "(default: 0 1)")

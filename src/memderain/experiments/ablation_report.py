@@ -106,7 +106,8 @@ def _table(rows: list[dict], context: dict, table: str) -> list[str]:
     ident = context["identity"]["mean"]
     blank = [""] * (3 if table == "IV" else 4)
     lines.append("| " + " | ".join(
-        (["rainy input (identity)"] + blank if table == "IV" else blank + ["rainy input (identity)"])
+        (["rainy input (identity)", *blank] if table == "IV"
+         else [*blank, "rainy input (identity)"])
         + [_fmt(ident["psnr_y"], "psnr_y"), _fmt(ident["ssim_y"], "ssim_y"), "", "", DASH, DASH])
         + " |")
     return lines

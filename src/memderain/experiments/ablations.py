@@ -145,7 +145,8 @@ def _claim_out(out: Path, setup: dict, overwrite: bool) -> None:
 
 def _validate(opts: AblationOptions) -> None:
     if not opts.seeds or any(s < 0 for s in opts.seeds) or len(set(opts.seeds)) != len(opts.seeds):
-        raise MemderainError(f"--seeds: need distinct non-negative integers, got {list(opts.seeds)}")
+        raise MemderainError(
+            f"--seeds: need distinct non-negative integers, got {list(opts.seeds)}")
     if opts.threads is not None and opts.threads < 0:
         raise MemderainError("--threads must be >= 0")
     select(list(opts.only))  # unknown names raise

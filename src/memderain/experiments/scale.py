@@ -22,10 +22,10 @@ threads           Siamese (loss_sbcw;     pseudo-GT (Ba)         evaluation, 512
 One thread is the default: on a core shared with other jobs two threads can be slower than one,
 while one thread costs the same whatever runs on the other core. Prediction for 1300 steps, one
 thread: 2 seeds x 1300 x (7 Siamese x 0.290 + 2 pseudo-GT x 0.143) s = 100 min of training,
-18 x 69 test images x 0.31 s = 6.5 min of evaluation, ~1.5 min of run set-up (frame cache) and
-0.5 min to render the data: about **109 min**. Checked: two 1300-step loss_sbcw runs side by side
-(one thread each) took 6.2 and 6.5 min. With ``--threads 2`` on an idle machine the same set
-takes about 70 min.
+18 x 69 test images x 0.31 s = 6.5 min of evaluation, ~2 min of per-run set-up (frame cache
+3.5 s, logger, first step) and 0.5 min to render the data: about **110 min**. Checked: two
+1300-step loss_sbcw runs side by side (one thread each) took 6.2 and 6.5 min. With
+``--threads 2`` on an idle machine the same set takes about 65 min.
 
 """
 
