@@ -293,3 +293,39 @@ def test_bad_input_is_a_one_line_error(case, data, tmp_path, capsys):
     if case == "other-config":  # --overwrite discards the old results and runs again
         assert main([*argv, "--overwrite"]) == 0
         assert json.loads((out / "summary.json").read_text())["scale"]["steps"] == 4
+
+
+def test_jobs_give_the_same_results_as_one_process(data, tmp_path):
+    """--jobs 2 trains in spawned worker processes; each run is the same seeded computation."""
+    argv = ["--only", "Ba", "Bc", "--seeds", "0", "--steps", "3"]
+    assert main(_cmd(tmp_path / "one", data, *argv)) == 0
+    assert main(_cmd(tmp_path / "two", data, *argv, "--jobs", "2")) == 0
+    a, b = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("one", "two"))
+    assert [r["variant"] for r in a["rows"]] == ["Ba", "Bc"] == [r["variant"] for r in b["rows"]]
+    for ra, rb in zip(a["rows"], b["rows"]):
+        assert ra["per_seed"]["0"]["psnr_y"] == pytest.approx(rb["per_seed"]["0"]["psnr_y"],
+                                                              abs=1e-4)
+
+
+def test_experiment_folder_survives_a_move(tmp_path, capsys):
+    """The data spec names the photos by content, so a moved OUT (another machine) resumes."""
+    import shutil
+
+    g = torch.Generator().manual_seed(2)
+    for split, n in (("train", 2), ("test", 2)):
+        (tmp_path / "a" / split).mkdir(parents=True)
+        for i in range(n):
+            arr = (smooth_background(40, g) * 255).round().byte().permute(1, 2, 0).numpy()
+            Image.fromarray(np.ascontiguousarray(arr)).save(tmp_path / "a" / split / f"p{i}.png")
+    args = ["--scale", "smoke", "--only", "Ba", "--seeds", "0"]
+    assert main(["experiment", "ablations", "--out", str(tmp_path / "a" / "exp"), *args,
+                 "--backgrounds-train", str(tmp_path / "a" / "train"),
+                 "--backgrounds-test", str(tmp_path / "a" / "test")]) == 0
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    capsys.readouterr()
+    assert main(["experiment", "ablations", "--out", str(tmp_path / "b" / "exp"), *args,
+                 "--backgrounds-train", str(tmp_path / "b" / "train"),
+                 "--backgrounds-test", str(tmp_path / "b" / "test")]) == 0
+    assert "done earlier" in capsys.readouterr().out
+    a, b = (json.loads((tmp_path / d / "exp" / "summary.json").read_text()) for d in "ab")
+    assert a["rows"] == b["rows"]  # the copy's finished run was reused, not trained again

@@ -52,6 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "available)")
     a.add_argument("--threads", type=int, help="torch CPU threads (default: the scale's; "
                    "0 = torch's default)")
+    a.add_argument("--jobs", type=int, default=1, help="runs trained side by side in worker "
+                   "processes (default 1; e.g. 6 on one GPU or on many CPU cores)")
     a.add_argument("--overwrite", action="store_true", help="discard results in --out that "
                    "were made with other settings")
     a.set_defaults(func=run)
@@ -75,6 +77,6 @@ def run(args: argparse.Namespace) -> int:
         overrides=tuple(args.overrides), train=args.train, test=args.test,
         backgrounds_train=args.backgrounds_train, backgrounds_test=args.backgrounds_test,
         real=args.real, device=args.device, threads=args.threads, overwrite=args.overwrite,
-        progress=sys.stderr.isatty(), argv=tuple(argv))
+        progress=sys.stderr.isatty() and args.jobs == 1, jobs=args.jobs, argv=tuple(argv))
     run_ablations(opts, log=lambda line: print(line, flush=True))
     return 0

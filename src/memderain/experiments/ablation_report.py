@@ -131,7 +131,8 @@ def _duration(seconds: float) -> str:
 def _data_line(spec: dict) -> str:
     text = f"`{spec['path']}`, {spec.get('scenes', '?')} scenes"
     if "built_from" in spec:
-        text += (f", built by `memderain synth` from `{spec['built_from']}`: "
+        text += (f", built by `memderain synth` from `{spec.get('photos', '?')}` "
+                 f"({spec['built_from']}): "
                  f"{spec['frames']} frame(s) per scene, rain `{spec['rain']}`, seed "
                  f"{spec['seed']}, max side {spec['max_side']}"
                  + (f", first {spec['limit']} photos" if spec["limit"] else ""))

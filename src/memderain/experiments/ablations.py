@@ -74,6 +74,7 @@ class AblationOptions:
     threads: int | None = None  # None: the scale's
     overwrite: bool = False
     progress: bool = False  # the trainer's tqdm bar
+    jobs: int = 1  # runs trained side by side in worker processes (a GPU, or many CPU cores)
     argv: tuple[str, ...] = ("memderain", "experiment", "ablations")
 
 
@@ -149,6 +150,8 @@ def _validate(opts: AblationOptions) -> None:
             f"--seeds: need distinct non-negative integers, got {list(opts.seeds)}")
     if opts.threads is not None and opts.threads < 0:
         raise MemderainError("--threads must be >= 0")
+    if opts.jobs < 1:
+        raise MemderainError(f"--jobs must be >= 1, got {opts.jobs}")
     select(list(opts.only))  # unknown names raise
     for flag, path in (("--train", opts.train), ("--backgrounds-train", opts.backgrounds_train),
                        ("--backgrounds-test", opts.backgrounds_test), ("--real", opts.real)):
@@ -242,6 +245,36 @@ def train_and_evaluate(opts: AblationOptions, train_root: Path, test_root: Path,
     return _result(done, skipped=False)
 
 
+def _run_all(opts: AblationOptions, train_root: Path, test_root: Path,
+             todo: list[tuple[str, tuple[str, ...], int]]):
+    """Yield a :class:`RunResult` per (group, variants, seed), in order of completion.
+
+    With ``opts.jobs > 1`` the runs are spread over that many worker processes ("spawn", so
+    CUDA works in them); each run still writes only its own folder, so a kill leaves every run
+    resumable exactly as in the sequential case.
+    """
+    if opts.jobs == 1 or len(todo) <= 1:
+        for group, variants, seed in todo:
+            yield train_and_evaluate(opts, train_root, test_root, group, variants, seed)
+        return
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(opts.jobs, len(todo)), mp_context=ctx) as pool:
+        pending = {pool.submit(train_and_evaluate, opts, train_root, test_root, g, v, s)
+                   for g, v, s in todo}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
+
+
 # ----------------------------------------------------------------------------- driver
 def run_ablations(opts: AblationOptions, log: Callable[[str], None] = print) -> dict:
     """Train and evaluate every selected variant for every seed (resumably) and write the
@@ -278,20 +311,18 @@ def run_ablations(opts: AblationOptions, log: Callable[[str], None] = print) -> 
                "groups": {g: list(vs) for g, vs in groups.items()}, "t_start": t_start,
                "overrides": list(opts.overrides), "identity": identity,
                "configs": {n: configs[n] for n in selected}}
-    total, i = len(groups) * len(opts.seeds), 0
-    for seed in opts.seeds:
-        for group, variants in groups.items():
-            i += 1
-            r = train_and_evaluate(opts, train.root, test.root, group, variants, seed)
-            results.append(r)
-            label = ", ".join(v for v in variants if v in selected)
-            if group not in selected:
-                label += f" (run {group})"
-            state = "done earlier" if r.skipped else (
-                f"train {r.train_wall_s / 60:.1f} min, eval {r.eval_wall_s:.0f} s")
-            log(f"[{i}/{total}] {label} seed {seed}: {r.steps} steps, {state}, "
-                f"PSNR(Y) {r.mean['psnr_y']:.2f} dB, SSIM(Y) {r.mean['ssim_y']:.4f}")
-            write_report(opts, results, context)
+    todo = [(group, variants, seed) for seed in opts.seeds for group, variants in groups.items()]
+    for i, r in enumerate(_run_all(opts, train.root, test.root, todo), 1):
+        results.append(r)
+        variants = groups[r.group]
+        label = ", ".join(v for v in variants if v in selected)
+        if r.group not in selected:
+            label += f" (run {r.group})"
+        state = "done earlier" if r.skipped else (
+            f"train {r.train_wall_s / 60:.1f} min, eval {r.eval_wall_s:.0f} s")
+        log(f"[{i}/{len(todo)}] {label} seed {r.seed}: {r.steps} steps, {state}, "
+            f"PSNR(Y) {r.mean['psnr_y']:.2f} dB, SSIM(Y) {r.mean['ssim_y']:.4f}")
+        write_report(opts, results, context)
     if opts.real is not None:
         wanted = [g for g, vs in groups.items() if {FULL_MODEL, NO_MEMORY_SIAMESE} & set(vs)]
         runs = {f"{g}-s{s}": opts.out / "runs" / f"{g}-s{s}" / "last.pt"

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from memderain.atomicfile import atomic_output
 from memderain.data.synth import SynthOptions, synthesize_folder
 from memderain.errors import MemderainError
 
@@ -24,8 +25,20 @@ class DataSet:
 
 def _synth_spec(backgrounds: Path, frames: int, max_side: int, limit: int | None, rain: str,
                 seed: int) -> dict:
-    return {"built_from": str(backgrounds.resolve()), "frames": frames, "max_side": max_side,
-            "limit": limit, "rain": rain, "seed": seed}
+    """How a data set is rendered. The photos are identified by content (names and sizes), not
+    by their absolute path, so an experiment folder stays valid when moved to another machine."""
+    return {"built_from": photo_fingerprint(backgrounds), "frames": frames,
+            "max_side": max_side, "limit": limit, "rain": rain, "seed": seed}
+
+
+def photo_fingerprint(folder: Path) -> str:
+    """``<count> photos, sha1 <12 hex>`` over the sorted (name, size) of the files in ``folder``."""
+    import hashlib
+
+    files = sorted((p.name, p.stat().st_size) for p in folder.iterdir()
+                   if p.is_file() and not p.name.startswith("."))
+    digest = hashlib.sha1(repr(files).encode()).hexdigest()[:12]
+    return f"{len(files)} photos, sha1 {digest}"
 
 
 def _scene_count(frames_root: Path) -> int:
@@ -37,7 +50,7 @@ def _build(backgrounds: Path, out: Path, spec: dict, progress=None) -> None:
     manifest = out / "synth.json"
     if manifest.is_file():
         old = json.loads(manifest.read_text())
-        same = (old.get("clean_dir") == spec["built_from"] and old.get("seed") == spec["seed"]
+        same = (old.get("built_from") == spec["built_from"] and old.get("seed") == spec["seed"]
                 and old.get("frames") == spec["frames"] and old.get("max_side") == spec["max_side"]
                 and old.get("rain") == spec["rain"]
                 and (spec["limit"] is None or len(old.get("scenes", {})) == spec["limit"]))
@@ -46,6 +59,10 @@ def _build(backgrounds: Path, out: Path, spec: dict, progress=None) -> None:
     opts = SynthOptions(frames=spec["frames"], rain=spec["rain"], seed=spec["seed"],
                         max_side=spec["max_side"], limit=spec["limit"], overwrite=True)
     synthesize_folder(backgrounds, out, opts, progress=progress)
+    record = json.loads(manifest.read_text())  # remember which photos, for the check above
+    record["built_from"] = spec["built_from"]
+    with atomic_output(manifest, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
 
 
 def training_set(out: Path, train: Path | None, backgrounds: Path | None, scale,
@@ -65,7 +82,8 @@ def training_set(out: Path, train: Path | None, backgrounds: Path | None, scale,
                        scale.train_rain, scale.train_seed)
     dest = out / "data" / "train"
     _build(backgrounds, dest, spec, progress)
-    return DataSet(dest / "frames", spec | {"path": str((dest / "frames").resolve()),
+    return DataSet(dest / "frames", spec | {"path": str(dest / "frames"),
+                                            "photos": str(backgrounds),
                                             "scenes": _scene_count(dest / "frames")})
 
 
@@ -87,5 +105,5 @@ def test_set(out: Path, test: Path | None, backgrounds: Path | None, scale,
                        scale.test_rain, scale.test_seed)
     dest = out / "data" / "test"
     _build(backgrounds, dest, spec, progress)
-    return DataSet(dest, spec | {"path": str(dest.resolve()),
+    return DataSet(dest, spec | {"path": str(dest), "photos": str(backgrounds),
                                  "scenes": _scene_count(dest / "frames")})
