@@ -329,3 +329,13 @@ def test_experiment_folder_survives_a_move(tmp_path, capsys):
     assert "done earlier" in capsys.readouterr().out
     a, b = (json.loads((tmp_path / d / "exp" / "summary.json").read_text()) for d in "ab")
     assert a["rows"] == b["rows"]  # the copy's finished run was reused, not trained again
+
+
+def test_report_names_the_training_hardware(experiment):
+    out, _ = experiment
+    summary = json.loads((out / "summary.json").read_text())
+    runs = len(summary["runs"])
+    assert summary["hardware"] == {next(iter(summary["hardware"])): runs}
+    hw = next(iter(summary["hardware"]))
+    assert hw.startswith("cpu x1")
+    assert f"| trained on | {hw} ({runs} runs) |" in (out / "ablations.md").read_text()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 from memderain.atomicfile import atomic_output
@@ -162,7 +163,9 @@ def markdown(summary: dict, rows: list[dict], context: dict) -> str:
         ("training data", _data_line(context["train"])),
         ("test data", (f"{_data_line(context['test'])}; {s['test_frames']} frame(s) per scene "
                       f"evaluated = {ident['count']} images")),
-        ("device", f"{context['device']}, {context['threads'] or 'default'} thread(s)"),
+        ("trained on", ", ".join(f"{hw} ({n} run{'s' * (n > 1)})"
+                                 for hw, n in summary["hardware"].items()) or "?"),
+        ("this invocation", f"{context['device']}, {context['threads'] or 'default'} thread(s)"),
         ("wall time", (f"{_duration(wall['compute_s'])} of training + evaluation over all runs "
                       f"(training {_duration(wall['train_s'])}, evaluation "
                       f"{_duration(wall['eval_s'])}); this invocation "
@@ -246,6 +249,7 @@ def write_report(opts, results: list, context: dict) -> dict:
         "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "scale": opts.scale.to_dict(), "overrides": context["overrides"],
         "seeds": context["seeds"], "device": context["device"], "threads": context["threads"],
+        "hardware": dict(Counter(r.hardware for r in unique_runs)),
         "data": {"train": context["train"], "test": context["test"]},
         "metrics": "Y (MATLAB rgb2ycbcr, rounded) and RGB PSNR/SSIM, mean over test images",
         "spread": SPREAD, "groups": context["groups"],

@@ -90,6 +90,7 @@ class RunResult:
     mean: dict  # metrics of the de-rained output (psnr_y, ssim_y, psnr_rgb, ssim_rgb)
     input_mean: dict  # the same for the rainy input
     skipped: bool = False
+    hardware: str = "?"  # where it was trained (the checkpoint's meta)
 
 
 # ----------------------------------------------------------------------------- setup
@@ -199,12 +200,19 @@ def _checkpoint_state(path: Path) -> tuple[int, float]:
     return int(state.get("step", 0)), float(ckpt.get("meta", {}).get("wall_time_s", 0.0))
 
 
-def _result(summary: dict, skipped: bool) -> RunResult:
+def _hardware(last: Path) -> str:
+    from memderain.checkpoint import load_checkpoint
+
+    return str(load_checkpoint(last).get("meta", {}).get("hardware", "?"))
+
+
+def _result(summary: dict, skipped: bool, last: Path) -> RunResult:
     return RunResult(run=summary["method"], group=summary["group"],
                      variants=tuple(summary["variants"]), seed=summary["seed"],
                      steps=summary["steps"], train_wall_s=summary["train_wall_s"],
                      eval_wall_s=summary["wall_time_s"], mean=summary["mean"],
-                     input_mean=summary["input_mean"], skipped=skipped)
+                     input_mean=summary["input_mean"], skipped=skipped,
+                     hardware=_hardware(last))
 
 
 def train_and_evaluate(opts: AblationOptions, train_root: Path, test_root: Path, group: str,
@@ -222,7 +230,7 @@ def train_and_evaluate(opts: AblationOptions, train_root: Path, test_root: Path,
     if eval_summary.is_file() and last.is_file():
         done = json.loads(eval_summary.read_text())
         if done.get("steps") == steps:
-            return _result(done, skipped=True)
+            return _result(done, skipped=True, last=last)
     step, train_wall = _checkpoint_state(last) if last.is_file() else (0, 0.0)
     if step < steps:
         trainer = Trainer(cfg, run_dir, resume=True, argv=list(opts.argv))
@@ -242,7 +250,7 @@ def train_and_evaluate(opts: AblationOptions, train_root: Path, test_root: Path,
         last, test_root, run_dir / "eval", opts.scale.test_frames, eval_device(opts.device),
         threads, {"method": run, "group": group, "variants": list(variants), "seed": seed,
                   "steps": step, "train_wall_s": train_wall})
-    return _result(done, skipped=False)
+    return _result(done, skipped=False, last=last)
 
 
 def _run_all(opts: AblationOptions, train_root: Path, test_root: Path,

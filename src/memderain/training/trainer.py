@@ -26,7 +26,13 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from memderain.checkpoint import unwrap_model
+from memderain.checkpoint import (
+    config_from_checkpoint,
+    load_checkpoint,
+    load_state_into,
+    unwrap_model,
+)
+from memderain.config import config_to_dict
 from memderain.errors import MemderainError
 from memderain.losses import pseudo_gt_loss, siamese_loss
 from memderain.model import DerainOutput, build_model
@@ -138,6 +144,8 @@ class Trainer:
         self._build_data()
         if self.resume:
             self._load(self.last_path)
+        elif t.init_from:
+            self._init_weights(Path(t.init_from))
         self.forward_model: torch.nn.Module = self.model
         if t.compile:
             self.forward_model = torch.compile(self.model)
@@ -271,6 +279,15 @@ class Trainer:
         out = save_train_checkpoint(path or self.last_path, self.model, state, meta)
         self._last_save = time.monotonic()
         return out
+
+    def _init_weights(self, path: Path) -> None:
+        """Fine-tuning start: weights and memory items of ``path`` (same model config)."""
+        ckpt = load_checkpoint(path)
+        if config_from_checkpoint(ckpt) != self.cfg.model:
+            raise MemderainError(f"train.init_from {path}: its model config "
+                                 f"{config_to_dict(config_from_checkpoint(ckpt))} differs from "
+                                 "this run's model section")
+        load_state_into(self.model, ckpt, str(path))
 
     def _load(self, path: Path) -> None:
         state = load_train_checkpoint(path, self.model)
