@@ -294,3 +294,25 @@ def test_wall_time_checkpoints_and_bf16_autocast(scenes, tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(MemderainError, match="fp16"):
             Trainer(_cfg(scenes, "train.amp=fp16"), tmp_path / "fp16", argv=["t"])
+
+
+def test_init_from_starts_with_the_checkpoints_weights_and_memory(scenes, tmp_path):
+    first = _train(_cfg(scenes, "train.steps=3", "optim.lr=1e-3"), tmp_path / "a")
+    trained = {k: v.clone() for k, v in first.model.state_dict().items()}
+    first.close()
+    init = str(tmp_path / "a" / "last.pt")
+    tr = Trainer(_cfg(scenes, "train.steps=2", f"train.init_from={init}"), tmp_path / "b",
+                 argv=["t"])
+    state = tr.model.state_dict()
+    assert trained.keys() == state.keys()
+    for k in trained:  # weights and memory items loaded, before any step
+        torch.testing.assert_close(state[k], trained[k], msg=k)
+    assert tr.step == 0  # a fresh schedule and optimiser, not a resume
+    tr.fit()
+    tr.close()
+    bad = _cfg(scenes, "train.steps=2", f"train.init_from={init}", "model.num_items=3")
+    with pytest.raises(MemderainError, match="model config"):
+        Trainer(bad, tmp_path / "c", argv=["t"])
+    missing = _cfg(scenes, "train.steps=2", f"train.init_from={tmp_path / 'nope.pt'}")
+    with pytest.raises(MemderainError):
+        Trainer(missing, tmp_path / "d", argv=["t"])
