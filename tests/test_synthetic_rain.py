@@ -175,3 +175,19 @@ def test_haze_and_illumination_change_whole_frame():
     ratios = (scene.frames / bg[None])[(scene.rain == 0).expand_as(scene.frames)]
     assert float(ratios.min()) >= 0.8 - 1e-5 and float(ratios.max()) <= 1.2 + 1e-5
     assert float(ratios.max() - ratios.min()) > 0.01
+
+
+def test_mixed_streaks_is_mixed_without_veil_or_lighting():
+    """`mixed-streaks` (test setting): the streaks of `mixed`, so rain-free pixels stay exactly
+    the clean photo, while `mixed` also changes them (haze veil, illumination)."""
+    mixed, streaks = RAIN_PRESETS["mixed"], RAIN_PRESETS["mixed-streaks"]
+    assert (streaks.haze, streaks.illumination) == ((0.0, 0.0), 0.0)
+    for f in ("angle", "density", "length", "width", "brightness", "layers"):
+        assert getattr(streaks, f) == getattr(mixed, f), f
+    bg = background(2)
+    scene = synthesize(bg, 3, "mixed-streaks", gen(4))
+    dry = (scene.rain == 0).expand_as(scene.frames)
+    assert bool(dry.any()) and torch.equal(scene.frames[dry], bg[None].expand_as(scene.frames)[dry])
+    hazy = synthesize(bg, 3, with_overrides(mixed, haze=(0.1, 0.15)), gen(4))
+    assert not torch.equal(hazy.frames[(hazy.rain == 0).expand_as(hazy.frames)],
+                           bg[None].expand_as(hazy.frames)[(hazy.rain == 0).expand_as(hazy.frames)])
