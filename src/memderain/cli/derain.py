@@ -25,8 +25,8 @@ from memderain.errors import MemderainError
 from memderain.inference.io import IMAGE_EXTENSIONS, read_image, write_image
 from memderain.inference.predictor import Derainer, load_model
 from memderain.inference.tiling import DEFAULT_OVERLAP
+from memderain.inference.video import VIDEO_EXTENSIONS  # (PyAV is imported only when used)
 
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm")  # as inference.video
 MEDIA_EXTENSIONS = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
 
 
