@@ -73,3 +73,19 @@ def test_eval_forward_is_deterministic_and_leaves_memory(tiny_config):
     x = torch.rand(1, 3, 16, 16)
     a, b = m(x).background, m(x).background
     assert torch.equal(a, b) and torch.equal(m.memory.items, before)
+
+
+def test_nonnegative_rain_never_brightens():
+    from memderain.config import ModelConfig
+    from memderain.model import build_model
+
+    torch.manual_seed(0)
+    free = build_model(ModelConfig(channels=8, num_items=4)).eval()
+    clamped = build_model(ModelConfig(channels=8, num_items=4, nonnegative_rain=True)).eval()
+    clamped.load_state_dict(free.state_dict())
+    x = torch.rand(1, 3, 24, 40) * 2 - 1
+    with torch.no_grad():
+        a, b = free(x), clamped(x)
+    assert bool((a.rain < 0).any())  # the paper's free R_hat can brighten ...
+    torch.testing.assert_close(b.rain, a.rain.clamp(min=0))  # ... the option cannot
+    assert bool((b.background <= x + 1e-6).all())

@@ -38,6 +38,10 @@ class ModelConfig:
       literal Eq. 6.
     * ``clamp_background``: B = I - R is clamped to the image range [-1, 1]. This keeps the
       output displayable and is what gives the self-consistency loss (Eq. 9) a non-zero value.
+    * ``nonnegative_rain``: the decoder's R_hat is unconstrained in the paper. Rain streaks only
+      add light (I = B + R with R >= 0 in Eq. 1), so this option clamps R_hat at 0: the network
+      can then never brighten a pixel. Off by default (paper); on for the shipped model, where it
+      stops a learned brightening of rain-free regions (MODEL_CARD.md).
     """
 
     in_channels: int = 3  # RGB input I
@@ -47,6 +51,7 @@ class ModelConfig:
     read_temperature: float = 1.0  # divides the cosine similarity in Eq. 2 / Eq. 5 (paper: 1)
     normalize_query_in_update: bool = True  # see class docstring
     clamp_background: bool = True  # see class docstring
+    nonnegative_rain: bool = False  # see class docstring
 
     def __post_init__(self) -> None:
         if self.in_channels < 1 or self.channels < 1:

@@ -72,6 +72,8 @@ class ExportWrapper(nn.Module):
         rain = m.decoder(skips, bottleneck)
         shape = torch._shape_as_tensor(image)
         rain = rain[:, :, : shape[2], : shape[3]]  # crop the padding
+        if m.config.nonnegative_rain:
+            rain = rain.clamp(min=0.0)
         background = image - rain  # Eq. 1
         if m.config.clamp_background:
             background = background.clamp(-1.0, 1.0)

@@ -71,6 +71,8 @@ class MemDerain(nn.Module):
         else:
             bottleneck = query
         rain = self.decoder(skips, bottleneck)[..., :h, :w]  # decode R_hat, crop padding
+        if self.config.nonnegative_rain:
+            rain = rain.clamp(min=0.0)  # rain only adds light (Eq. 1 with R >= 0)
         background = image - rain  # Eq. 1: B = I - R
         if self.config.clamp_background:
             background = background.clamp(-1.0, 1.0)
