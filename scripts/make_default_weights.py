@@ -23,6 +23,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("--config", type=Path, required=True, help="the run's config.yaml")
+    ap.add_argument("--recipe", help="recipe text for `memderain info` (default: the run's name)")
+    ap.add_argument("--nonnegative-rain", action="store_true",
+                    help="ship with model.nonnegative_rain (R_hat clamped at 0 at inference)")
     ap.add_argument("--out-dir", type=Path, default=WEIGHTS_DIR)
     ap.add_argument("--overwrite", action="store_true")
     args = ap.parse_args()
@@ -34,12 +37,14 @@ def main() -> int:
     ckpt = load_checkpoint(args.checkpoint)
     ckpt.pop("train_state", None)
     meta = dict(ckpt.get("meta") or {})
+    recipe_text = args.recipe or meta.get("recipe", "?")
     meta.update(name="memderain_default", source_checkpoint=args.checkpoint.name,
-                recipe=f"{meta.get('recipe', '?')} (training config: weights/{DEFAULT_RECIPE_NAME},"
-                       " MODEL_CARD.md)")
+                recipe=f"{recipe_text} (training config: weights/{DEFAULT_RECIPE_NAME}, MODEL_CARD.md)")
     meta.pop("trained_on", None)  # a path on the training machine; the card names the data
     meta["trained_on"] = "synthetic time-lapse scenes from ../shared/data/backgrounds/train"
     ckpt["meta"] = meta
+    if args.nonnegative_rain:
+        ckpt["model_config"]["nonnegative_rain"] = True
     atomic_torch_save(ckpt, weights)
     shutil.copyfile(args.config, recipe)
     print(f"wrote {weights} ({weights.stat().st_size / 1e6:.2f} MB) and {recipe}")
