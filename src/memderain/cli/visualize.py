@@ -116,7 +116,8 @@ def run_grid(args: argparse.Namespace, out: Path) -> int:
                              "images; give one per image, in the same order")
     if not args.name.lower().endswith(".png"):
         raise MemderainError(f"--name must end in .png, got {args.name!r}")
-    images = [(Path(p).stem, load_image01(p, args.max_side)) for p in args.images]
+    images = [(f"{Path(p).parent.name}/{Path(p).stem}", load_image01(p, args.max_side))
+              for p in args.images]
     clean = [load_image01(p, args.max_side) for p in args.clean] if args.clean else None
     if clean is not None:
         for (name, x), c in zip(images, clean):
