@@ -4,6 +4,7 @@ example image."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,10 @@ def test_the_example_image_gets_clearer(tmp_path):
     rainy, clean = _rgb(EXAMPLES / "rainy_monarch.png"), _rgb(EXAMPLES / "clean_monarch.png")
     assert main(["derain", str(EXAMPLES / "rainy_monarch.png"), "-o", str(tmp_path)]) == 0
     out = _rgb(tmp_path / "rainy_monarch.png")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for written in (tmp_path / "rainy_monarch.png", default_weights_path()):  # not mkstemp's 0600
+        assert written.stat().st_mode & 0o777 == 0o666 & ~umask, written
     assert out.shape == rainy.shape
     before, after = psnr(rainy, clean), psnr(out, clean)  # Y channel
     assert after > before + 1.5, (before, after)  # measured: 23.60 -> 25.85 dB

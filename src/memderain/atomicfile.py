@@ -21,6 +21,11 @@ def _umask() -> int:
     return mask
 
 
+def normal_permissions(path: str | Path) -> None:
+    """Give a ``mkstemp`` file (0600) the permissions of an ordinary new file (0666 & ~umask)."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 def check_new_output(path: str | Path, overwrite: bool = False) -> Path:
     """Raise if ``path`` exists and ``overwrite`` is false; create its parent folder."""
     path = Path(path)
@@ -43,7 +48,7 @@ def atomic_output(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
+        normal_permissions(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

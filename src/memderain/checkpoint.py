@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from memderain.atomicfile import normal_permissions
 from memderain.config import ConfigError, ModelConfig, config_from_dict, config_to_dict
 from memderain.errors import MemderainError
 from memderain.version import __version__
@@ -94,9 +95,7 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(obj, fh)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint is an ordinary file
+        normal_permissions(tmp)  # mkstemp makes 0600; a checkpoint is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -321,6 +321,9 @@ def write_image(
 
 def _commit(tmp: str, path: Path, overwrite: bool) -> None:
     """Move the finished temp file to ``path``; without overwrite, link() (fails if it exists)."""
+    from memderain.atomicfile import normal_permissions
+
+    normal_permissions(tmp)
     if overwrite:
         os.replace(tmp, path)
         return

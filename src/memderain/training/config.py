@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from memderain.atomicfile import normal_permissions
+
 from memderain.config import ConfigError, ModelConfig, config_from_dict, config_to_dict, load_yaml
 
 LOSS_KINDS = ("siamese", "pseudo_gt")
@@ -343,5 +345,6 @@ def save_resolved_config(
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=run_dir)
         with os.fdopen(fd, "w") as fh:
             fh.write(body)
+        normal_permissions(tmp)
         os.replace(tmp, run_dir / name)
     return run_dir / "config.yaml"
