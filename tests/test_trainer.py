@@ -305,8 +305,8 @@ def test_init_from_starts_with_the_checkpoints_weights_and_memory(scenes, tmp_pa
                  argv=["t"])
     state = tr.model.state_dict()
     assert trained.keys() == state.keys()
-    for k in trained:  # weights and memory items loaded, before any step
-        torch.testing.assert_close(state[k], trained[k], msg=k)
+    for k, want in trained.items():  # weights and memory items loaded, before any step
+        torch.testing.assert_close(state[k], want, msg=k)
     assert tr.step == 0  # a fresh schedule and optimiser, not a resume
     tr.fit()
     tr.close()
