@@ -40,7 +40,7 @@ def main() -> int:
     recipe_text = args.recipe or meta.get("recipe", "?")
     meta.update(name="memderain_default", source_checkpoint=args.checkpoint.name,
                 recipe=f"{recipe_text} (training config: weights/{DEFAULT_RECIPE_NAME}, MODEL_CARD.md)")
-    meta.pop("trained_on", None)  # a path on the training machine; the card names the data
+    # the run's trained_on is a path on the training machine; the card names the data
     meta["trained_on"] = "synthetic time-lapse scenes from ../shared/data/backgrounds/train"
     ckpt["meta"] = meta
     if args.nonnegative_rain:

@@ -19,6 +19,17 @@ def _seed():
 
 
 @pytest.fixture
+def restore_torch_globals():
+    """The trainer sets the thread count and deterministic mode for the process; modules that
+    train use this fixture (autouse there) so each test starts from the same torch state."""
+    saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled())
+    yield
+    torch.set_num_threads(saved[0])
+    torch.use_deterministic_algorithms(saved[1], warn_only=saved[2])
+
+
+@pytest.fixture
 def tiny_config() -> ModelConfig:
     """A narrow network (C=8, M=4) so tests run fast on 2 CPU cores."""
     return ModelConfig(channels=8, num_items=4)

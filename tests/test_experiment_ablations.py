@@ -24,13 +24,7 @@ from training_helpers import make_scenes, smooth_background
 ONLY = ["Ba", "Bc", "Bd", "loss_sbc", "loss_sbcw"]
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_globals():
-    saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
-             torch.is_deterministic_algorithms_warn_only_enabled())
-    yield
-    torch.set_num_threads(saved[0])
-    torch.use_deterministic_algorithms(saved[1], warn_only=saved[2])
+pytestmark = pytest.mark.usefixtures("restore_torch_globals")
 
 
 @pytest.fixture(scope="module")

@@ -29,14 +29,7 @@ TINY = [  # a C=8 network on 32 px crops, batch 2, one thread, no worker process
 ]
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_globals():
-    """Trainer sets the thread count and deterministic mode for the process; undo per test."""
-    saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
-             torch.is_deterministic_algorithms_warn_only_enabled())
-    yield
-    torch.set_num_threads(saved[0])
-    torch.use_deterministic_algorithms(saved[1], warn_only=saved[2])
+pytestmark = pytest.mark.usefixtures("restore_torch_globals")
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,14 @@ def image01():
     return (0.7 * img + 0.3 * torch.rand(3, H, W, generator=g)).clamp(0, 1)
 
 
+@pytest.fixture
+def image_file(image01, tmp_path) -> Path:
+    """``image01`` saved as an 8-bit PNG (tmp_path/rain.png)."""
+    img = tmp_path / "rain.png"
+    Image.fromarray((image01.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(img)
+    return img
+
+
 def png_size(path: Path) -> tuple[int, int]:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with Image.open(path) as im:
@@ -116,10 +124,9 @@ def test_tsne_colours_are_nearest_items(model, image01, tmp_path):
     assert res.embedding.shape == (80, 2) and res.item_embedding.shape == (len(items), 2)
 
 
-def test_cli_writes_all_three(model, image01, tmp_path):
+def test_cli_writes_all_three(model, image_file, tmp_path):
     ckpt = save_checkpoint(tmp_path / "tiny.pt", model)
-    img = tmp_path / "rain.png"
-    Image.fromarray((image01.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(img)
+    img = image_file
     out = tmp_path / "figs"
     base = ["--weights", str(ckpt), "-o", str(out)]
     assert main(["visualize", "memory", str(img), "--items", "0", "3", *base]) == 0
@@ -154,10 +161,9 @@ def test_derain_grid_rows_match_the_derainer(model, image01, tmp_path):
     assert mag.flatten()[flat] == pytest.approx(1.0)
 
 
-def test_cli_grid(model, image01, tmp_path):
+def test_cli_grid(model, image_file, tmp_path):
     ckpt = save_checkpoint(tmp_path / "tiny.pt", model)
-    img = tmp_path / "rain.png"
-    Image.fromarray((image01.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(img)
+    img = image_file
     out = tmp_path / "figs"
     base = ["--weights", str(ckpt), "-o", str(out)]
     assert main(["visualize", "grid", str(img), str(img), "--clean", str(img), str(img),

@@ -68,11 +68,16 @@ def load_image01(path: str | Path, max_side: int) -> torch.Tensor:
     return x[0].clamp(0, 1)
 
 
-def load_model(weights: str | None):
+def weights_path(weights: str | None):
+    """``--weights``, else the shipped model; a one-line error if neither exists."""
     path = weights or default_weights_path()
     if path is None:
         raise MemderainError("no default weights ship with this install; pass --weights CKPT")
-    model, _ = model_from_checkpoint(path)
+    return path
+
+
+def load_model(weights: str | None):
+    model, _ = model_from_checkpoint(weights_path(weights))
     return model
 
 
@@ -108,9 +113,7 @@ def run_grid(args: argparse.Namespace, out: Path) -> int:
     from memderain.inference.predictor import Derainer
     from memderain.visualize.derain_grid import derain_grid
 
-    path = args.weights or default_weights_path()
-    if path is None:
-        raise MemderainError("no default weights ship with this install; pass --weights CKPT")
+    path = weights_path(args.weights)
     if args.clean and len(args.clean) != len(args.images):
         raise MemderainError(f"--clean lists {len(args.clean)} files for {len(args.images)} "
                              "images; give one per image, in the same order")

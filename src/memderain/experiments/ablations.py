@@ -104,10 +104,7 @@ def _setup(opts: AblationOptions) -> dict:
             return {"path": str(given.resolve())}
         if backgrounds is None:
             return None
-        p = "train" if kind == "train" else "test"
-        return exp_data._synth_spec(backgrounds, getattr(s, f"{p}_frames"),
-                                    getattr(s, f"{p}_max_side"), getattr(s, f"{p}_limit"),
-                                    getattr(s, f"{p}_rain"), getattr(s, f"{p}_seed"))
+        return exp_data.synth_spec(backgrounds, s, kind)
 
     return {"kind": SETUP_KIND, "scale": scale, "overrides": list(opts.overrides),
             "train": source(opts.train, opts.backgrounds_train, "train"),

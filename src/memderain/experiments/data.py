@@ -23,12 +23,14 @@ class DataSet:
     spec: dict  # how it was made (for experiment.json and the report header)
 
 
-def _synth_spec(backgrounds: Path, frames: int, max_side: int, limit: int | None, rain: str,
-                seed: int) -> dict:
-    """How a data set is rendered. The photos are identified by content (names and sizes), not
-    by their absolute path, so an experiment folder stays valid when moved to another machine."""
-    return {"built_from": photo_fingerprint(backgrounds), "frames": frames,
-            "max_side": max_side, "limit": limit, "rain": rain, "seed": seed}
+def synth_spec(backgrounds: Path, scale, split: str) -> dict:
+    """How the ``split`` ("train" / "test") scenes are rendered from ``backgrounds`` at
+    ``scale`` (its ``<split>_frames``, ``_max_side``, ``_limit``, ``_rain``, ``_seed``). The
+    photos are identified by content (names and sizes), not by their absolute path, so an
+    experiment folder stays valid when moved to another machine."""
+    return {"built_from": photo_fingerprint(backgrounds),
+            **{key: getattr(scale, f"{split}_{key}")
+               for key in ("frames", "max_side", "limit", "rain", "seed")}}
 
 
 def photo_fingerprint(folder: Path) -> str:
@@ -73,18 +75,9 @@ def training_set(out: Path, train: Path | None, backgrounds: Path | None, scale,
         if not train.is_dir():
             raise MemderainError(f"--train {train}: not a folder")
         return DataSet(train, {"path": str(train.resolve()), "scenes": _scene_count(train)})
-    if backgrounds is None:
-        raise MemderainError("no training data: pass --train DIR (scene folders of frames) or "
-                             "--backgrounds-train DIR (clean photos to render rain on)")
-    if not backgrounds.is_dir():
-        raise MemderainError(f"--backgrounds-train {backgrounds}: not a folder")
-    spec = _synth_spec(backgrounds, scale.train_frames, scale.train_max_side, scale.train_limit,
-                       scale.train_rain, scale.train_seed)
-    dest = out / "data" / "train"
-    _build(backgrounds, dest, spec, progress)
-    return DataSet(dest / "frames", spec | {"path": str(dest / "frames"),
-                                            "photos": str(backgrounds),
-                                            "scenes": _scene_count(dest / "frames")})
+    return _rendered(out, backgrounds, scale, "train", progress,
+                     "no training data: pass --train DIR (scene folders of frames) or "
+                     "--backgrounds-train DIR (clean photos to render rain on)")
 
 
 def test_set(out: Path, test: Path | None, backgrounds: Path | None, scale,
@@ -96,14 +89,22 @@ def test_set(out: Path, test: Path | None, backgrounds: Path | None, scale,
             raise MemderainError(f"--test {test}: expected the `memderain synth` layout "
                                  "(frames/<scene>/ and clean/<scene>.png)")
         return DataSet(test, {"path": str(test.resolve()), "scenes": _scene_count(test / "frames")})
+    return _rendered(out, backgrounds, scale, "test", progress,
+                     "no test data: pass --test DIR (synth layout) or "
+                     "--backgrounds-test DIR (clean photos to render rain on)")
+
+
+def _rendered(out: Path, backgrounds: Path | None, scale, split: str, progress,
+              missing: str) -> DataSet:
+    """Scenes rendered from ``--backgrounds-<split>`` into ``out/data/<split>`` (built once).
+    The training root is its ``frames/`` folder, the test root the synth layout itself."""
     if backgrounds is None:
-        raise MemderainError("no test data: pass --test DIR (synth layout) or "
-                             "--backgrounds-test DIR (clean photos to render rain on)")
+        raise MemderainError(missing)
     if not backgrounds.is_dir():
-        raise MemderainError(f"--backgrounds-test {backgrounds}: not a folder")
-    spec = _synth_spec(backgrounds, scale.test_frames, scale.test_max_side, scale.test_limit,
-                       scale.test_rain, scale.test_seed)
-    dest = out / "data" / "test"
+        raise MemderainError(f"--backgrounds-{split} {backgrounds}: not a folder")
+    spec = synth_spec(backgrounds, scale, split)
+    dest = out / "data" / split
     _build(backgrounds, dest, spec, progress)
-    return DataSet(dest, spec | {"path": str(dest), "photos": str(backgrounds),
+    root = dest / "frames" if split == "train" else dest
+    return DataSet(root, spec | {"path": str(root), "photos": str(backgrounds),
                                  "scenes": _scene_count(dest / "frames")})

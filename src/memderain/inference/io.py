@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from memderain.atomicfile import normal_permissions
 from memderain.errors import MemderainError
 from memderain.inference import png16
 
@@ -321,8 +322,6 @@ def write_image(
 
 def _commit(tmp: str, path: Path, overwrite: bool) -> None:
     """Move the finished temp file to ``path``; without overwrite, link() (fails if it exists)."""
-    from memderain.atomicfile import normal_permissions
-
     normal_permissions(tmp)
     if overwrite:
         os.replace(tmp, path)

@@ -283,10 +283,10 @@ class Trainer:
     def _init_weights(self, path: Path) -> None:
         """Fine-tuning start: weights and memory items of ``path`` (same model config)."""
         ckpt = load_checkpoint(path)
-        if config_from_checkpoint(ckpt) != self.cfg.model:
+        theirs = config_from_checkpoint(ckpt)
+        if theirs != self.cfg.model:
             raise MemderainError(f"train.init_from {path}: its model config "
-                                 f"{config_to_dict(config_from_checkpoint(ckpt))} differs from "
-                                 "this run's model section")
+                                 f"{config_to_dict(theirs)} differs from this run's model section")
         load_state_into(self.model, ckpt, str(path))
 
     def _load(self, path: Path) -> None:
