@@ -303,6 +303,12 @@ def test_init_from_starts_with_the_checkpoints_weights_and_memory(scenes, tmp_pa
     assert tr.step == 0  # a fresh schedule and optimiser, not a resume
     tr.fit()
     tr.close()
+    # an output constraint may change (no weight depends on it); an architecture field may not
+    constrained = Trainer(_cfg(scenes, "train.steps=2", f"train.init_from={init}",
+                               "model.nonnegative_rain=true"), tmp_path / "e", argv=["t"])
+    assert constrained.model.config.nonnegative_rain
+    torch.testing.assert_close(constrained.model.state_dict(), trained)
+    constrained.close()
     bad = _cfg(scenes, "train.steps=2", f"train.init_from={init}", "model.num_items=3")
     with pytest.raises(MemderainError, match="model config"):
         Trainer(bad, tmp_path / "c", argv=["t"])

@@ -17,6 +17,8 @@ Files are written atomically (temporary file in the same folder, then ``os.repla
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import tempfile
 from pathlib import Path
@@ -138,6 +140,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return ckpt
 
 
+# ModelConfig fields that only constrain the output (B, R_hat): no weight depends on them
+OUTPUT_CONSTRAINT_FIELDS = ("nonnegative_rain", "clamp_background")
+
+
 def config_from_checkpoint(ckpt: dict[str, Any]) -> ModelConfig:
     try:
         return config_from_dict(ModelConfig, ckpt["model_config"], "model_config")
@@ -145,11 +151,21 @@ def config_from_checkpoint(ckpt: dict[str, Any]) -> ModelConfig:
         raise CheckpointError(f"checkpoint model_config invalid: {exc}") from None
 
 
-def load_state_into(model: nn.Module, ckpt: dict[str, Any], source: str = "checkpoint") -> None:
-    """Load weights and memory items into ``model``, with a one-line error on any mismatch."""
+def load_state_into(
+    model: nn.Module,
+    ckpt: dict[str, Any],
+    source: str = "checkpoint",
+    ignore_fields: tuple[str, ...] = (),
+) -> None:
+    """Load weights and memory items into ``model``, with a one-line error on any mismatch.
+
+    ``ignore_fields`` names model config fields allowed to differ (e.g. the output constraints
+    of :data:`OUTPUT_CONSTRAINT_FIELDS`, on which no weight depends)."""
     bare = unwrap_model(model)
     expected = getattr(bare, "config", None)
     stored = config_from_checkpoint(ckpt)
+    if isinstance(expected, ModelConfig):
+        stored = dataclasses.replace(stored, **{k: getattr(expected, k) for k in ignore_fields})
     if isinstance(expected, ModelConfig) and expected != stored:
         diffs = [
             f"{k}: model={v!r} checkpoint={getattr(stored, k)!r}"

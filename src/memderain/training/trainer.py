@@ -13,6 +13,7 @@ memory items, optimiser, scheduler and RNG states, and a resumed run continues b
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 import signal
@@ -27,6 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from memderain.checkpoint import (
+    OUTPUT_CONSTRAINT_FIELDS,
     config_from_checkpoint,
     load_checkpoint,
     load_state_into,
@@ -281,13 +283,17 @@ class Trainer:
         return out
 
     def _init_weights(self, path: Path) -> None:
-        """Fine-tuning start: weights and memory items of ``path`` (same model config)."""
+        """Fine-tuning start: weights and memory items of ``path``. Its model config must match
+        this run's except for the output constraints (``OUTPUT_CONSTRAINT_FIELDS``), which
+        change no weight: a model trained with an unconstrained R_hat can be fine-tuned with
+        ``nonnegative_rain`` on."""
         ckpt = load_checkpoint(path)
         theirs = config_from_checkpoint(ckpt)
-        if theirs != self.cfg.model:
+        free = {k: getattr(self.cfg.model, k) for k in OUTPUT_CONSTRAINT_FIELDS}
+        if dataclasses.replace(theirs, **free) != self.cfg.model:
             raise MemderainError(f"train.init_from {path}: its model config "
                                  f"{config_to_dict(theirs)} differs from this run's model section")
-        load_state_into(self.model, ckpt, str(path))
+        load_state_into(self.model, ckpt, str(path), ignore_fields=OUTPUT_CONSTRAINT_FIELDS)
 
     def _load(self, path: Path) -> None:
         state = load_train_checkpoint(path, self.model)
