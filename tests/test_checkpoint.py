@@ -23,7 +23,7 @@ def test_round_trip_keeps_weights_memory_config_version(tmp_path, tiny_config):
     path = save_checkpoint(tmp_path / "a.pt", m, meta={"steps": 3})
     raw = torch.load(path, weights_only=True)  # must be weights_only-safe
     assert raw["memderain_version"] == __version__ and raw["meta"]["steps"] == 3
-    m2, ckpt = model_from_checkpoint(path)
+    m2, _ = model_from_checkpoint(path)
     assert m2.config == tiny_config and not m2.training
     assert torch.equal(m2.memory.items, m.memory.items)
     x = torch.rand(1, 3, 16, 16)

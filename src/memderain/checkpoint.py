@@ -18,7 +18,6 @@ Files are written atomically (temporary file in the same folder, then ``os.repla
 from __future__ import annotations
 
 import dataclasses
-
 import os
 import tempfile
 from pathlib import Path
@@ -123,7 +122,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for non-checkpoint files
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for non-checkpoint files
         raise CheckpointError(
             f"{path}: not a readable memderain checkpoint ({exc.__class__.__name__})"
         ) from None

@@ -6,7 +6,7 @@ Conversion from/to uint8 or [0, 1] happens only in :mod:`memderain.inference.io`
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +26,7 @@ class DerainOutput(NamedTuple):
     background: torch.Tensor  # B_hat = I - R_hat (clamped to [-1, 1] if configured)
     rain: torch.Tensor  # R_hat, decoder output
     query: torch.Tensor  # q, the encoder's query map (N, C, ceil(H/8), ceil(W/8)), used by L_w
-    read_weights: Optional[torch.Tensor]  # alpha (N, M, h, w) of Eq. 2, None without memory
+    read_weights: torch.Tensor | None  # alpha (N, M, h, w) of Eq. 2, None without memory
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int = SIZE_MULTIPLE) -> tuple[torch.Tensor, int, int]:
@@ -47,7 +47,7 @@ class MemDerain(nn.Module):
         self.config = config = config or ModelConfig()
         c = config.channels
         self.encoder = Encoder(config.in_channels, c)
-        self.memory: Optional[MemoryModule] = None
+        self.memory: MemoryModule | None = None
         if config.use_memory:
             self.memory = MemoryModule(
                 config.num_items, c, config.read_temperature, config.normalize_query_in_update

@@ -8,7 +8,7 @@ checkpoints and moved with ``.to()``), never receive gradients, and change only 
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +43,7 @@ class MemoryModule(nn.Module):
         self.register_buffer("items", F.normalize(torch.randn(num_items, dim), dim=1))
         # Optional all-reduce of the update term, set by the distributed trainer so that all
         # ranks apply the same update and keep identical items. Not saved in checkpoints.
-        self.reduce_fn: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
+        self.reduce_fn: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     # -- Eq. 3 -------------------------------------------------------------------------------
     def similarity(self, queries: torch.Tensor) -> torch.Tensor:

@@ -30,7 +30,6 @@ from typing import Any
 import yaml
 
 from memderain.atomicfile import normal_permissions
-
 from memderain.config import ConfigError, ModelConfig, config_from_dict, config_to_dict, load_yaml
 
 LOSS_KINDS = ("siamese", "pseudo_gt")
