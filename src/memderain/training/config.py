@@ -141,7 +141,8 @@ class TrainConfig:
     val_every: int = 5000  # steps between validations (if data.val is set)
     progress: bool = True  # tqdm bar (only on a TTY)
     init_from: str | None = None  # start from this checkpoint's weights + memory items (the
-    # optimiser, schedule and step start fresh; ignored when resuming)
+    # optimiser, schedule and step start fresh; ignored when resuming). Its model config must
+    # match model: except the output constraints nonnegative_rain / clamp_background
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.threads < 0:
