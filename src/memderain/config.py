@@ -40,8 +40,9 @@ class ModelConfig:
       output displayable and is what gives the self-consistency loss (Eq. 9) a non-zero value.
     * ``nonnegative_rain``: the decoder's R_hat is unconstrained in the paper. Rain streaks only
       add light (I = B + R with R >= 0 in Eq. 1), so this option clamps R_hat at 0: the network
-      can then never brighten a pixel. Off by default (paper); on for the shipped model, where it
-      stops a learned brightening of rain-free regions (MODEL_CARD.md).
+      can then never brighten a pixel. Off by default (paper); on for the shipped model (trained
+      with it from stage 3, preset ``default-streaks``), where it stops a learned brightening of
+      rain-free regions (MODEL_CARD.md).
     """
 
     in_channels: int = 3  # RGB input I
