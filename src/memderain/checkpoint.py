@@ -165,13 +165,13 @@ def load_state_into(
     stored = config_from_checkpoint(ckpt)
     if isinstance(expected, ModelConfig):
         stored = dataclasses.replace(stored, **{k: getattr(expected, k) for k in ignore_fields})
-    if isinstance(expected, ModelConfig) and expected != stored:
-        diffs = [
-            f"{k}: model={v!r} checkpoint={getattr(stored, k)!r}"
-            for k, v in config_to_dict(expected).items()
-            if getattr(stored, k) != v
-        ]
-        raise CheckpointError(f"{source}: model config mismatch ({'; '.join(diffs)})")
+        if expected != stored:
+            diffs = [
+                f"{k}: model={v!r} checkpoint={getattr(stored, k)!r}"
+                for k, v in config_to_dict(expected).items()
+                if getattr(stored, k) != v
+            ]
+            raise CheckpointError(f"{source}: model config mismatch ({'; '.join(diffs)})")
     state = clean_state_dict(ckpt["state_dict"])
     result = bare.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:

@@ -13,7 +13,6 @@ memory items, optimiser, scheduler and RNG states, and a resumed run continues b
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import platform
 import signal
@@ -29,12 +28,10 @@ from torch.utils.data import DataLoader
 
 from memderain.checkpoint import (
     OUTPUT_CONSTRAINT_FIELDS,
-    config_from_checkpoint,
     load_checkpoint,
     load_state_into,
     unwrap_model,
 )
-from memderain.config import config_to_dict
 from memderain.errors import MemderainError
 from memderain.losses import pseudo_gt_loss, siamese_loss
 from memderain.model import DerainOutput, build_model
@@ -287,13 +284,8 @@ class Trainer:
         this run's except for the output constraints (``OUTPUT_CONSTRAINT_FIELDS``), which
         change no weight: a model trained with an unconstrained R_hat can be fine-tuned with
         ``nonnegative_rain`` on."""
-        ckpt = load_checkpoint(path)
-        theirs = config_from_checkpoint(ckpt)
-        free = {k: getattr(self.cfg.model, k) for k in OUTPUT_CONSTRAINT_FIELDS}
-        if dataclasses.replace(theirs, **free) != self.cfg.model:
-            raise MemderainError(f"train.init_from {path}: its model config "
-                                 f"{config_to_dict(theirs)} differs from this run's model section")
-        load_state_into(self.model, ckpt, str(path), ignore_fields=OUTPUT_CONSTRAINT_FIELDS)
+        load_state_into(self.model, load_checkpoint(path), f"train.init_from {path}",
+                        ignore_fields=OUTPUT_CONSTRAINT_FIELDS)
 
     def _load(self, path: Path) -> None:
         state = load_train_checkpoint(path, self.model)
