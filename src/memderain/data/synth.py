@@ -1,6 +1,7 @@
 """Render synthetic time-lapse scenes from clean photographs (``memderain synth``).
 
-Each clean photo becomes one static scene of T rainy frames (:mod:`synthetic_rain`). Layout::
+Each clean photo becomes one static scene of T rainy frames (:mod:`memderain.data.rain`, engine
+v1 or v2). Layout::
 
     OUT/frames/<scene>/t000.png ... t{T-1}.png   rainy frames (``OUT/frames`` = training root)
     OUT/clean/<scene>.png                          the (downsized) clean background = ground truth
@@ -30,8 +31,8 @@ from PIL import Image
 
 from memderain.atomicfile import atomic_output
 from memderain.config import config_to_dict
+from memderain.data.rain import AnyRainConfig, engine_of, rain_config, synthesize
 from memderain.data.scenes import list_images
-from memderain.data.synthetic_rain import RainConfig, rain_config, synthesize
 from memderain.data.transforms import read_rgb, resize_pil, uint8_to_tensor
 from memderain.errors import MemderainError
 from memderain.version import __version__
@@ -42,7 +43,7 @@ PNG_COMPRESS_LEVEL = 1  # ~3x faster to write than level 6, files ~3 % larger
 @dataclass(frozen=True)
 class SynthOptions:
     frames: int = 8  # T rainy frames per scene
-    rain: str = "mixed"  # preset name or YAML file (see synthetic_rain.RAIN_PRESETS)
+    rain: str = "mixed"  # preset name or YAML file (see memderain.data.rain.RAIN_PRESETS)
     seed: int = 0
     max_side: int | None = 512  # downsize backgrounds whose longer side exceeds this
     limit: int | None = None  # only the first N photos (sorted by name)
@@ -66,16 +67,17 @@ def load_background(path: Path, max_side: int | None) -> np.ndarray:
     return arr
 
 
-def render_scene(background: np.ndarray, frames: int, cfg: RainConfig,
+def render_scene(background: np.ndarray, frames: int, cfg: AnyRainConfig,
                  generator: torch.Generator) -> tuple[np.ndarray, dict]:
     """uint8 frames (T,H,W,3) of one scene and a small dict of its rain statistics."""
     scene = synthesize(uint8_to_tensor(background), frames, cfg, generator)
     out = scene.frames.mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
     p = scene.params
-    on = p.density > 0
+    on = p.density[0] > 0
+    layers = int(p.layer[on].unique().numel()) if hasattr(p, "layer") else int(on.sum())
     stats = {
         "size": list(background.shape[:2]),
-        "layers": int(on[0].sum()),
+        "layers": layers,
         "angle_deg": round(float(torch.rad2deg(p.angle[:, 0]).mean()), 2),
         "length_px": round(float(p.length[:, 0].mean()), 2),
         "rain_coverage": round(float((scene.rain > 0).float().mean()), 4),
@@ -199,6 +201,7 @@ def synthesize_folder(clean_dir: str | Path, out: str | Path, opts: SynthOptions
         "frames": opts.frames,
         "max_side": opts.max_side,
         "rain": str(opts.rain),
+        "rain_engine": engine_of(cfg),
         "rain_config": config_to_dict(cfg),
         "scenes": {k: stats[k] for k in sorted(stats)},
     }
