@@ -1,6 +1,6 @@
-"""`memderain eval`: score a checkpoint (or the identity baseline) on a benchmark folder.
+"""`memderain eval`: score a checkpoint (or a trivial baseline) on a benchmark folder.
 
-    memderain eval --data DIR [--weights CKPT | --baseline identity] [--out RUN_DIR] ...
+    memderain eval --data DIR [--weights CKPT | --baseline identity|median3|min3|opening3] ...
     memderain eval --real DIR [--weights CKPT]           # no ground truth: NIQE in vs out
     memderain eval --video --data RAINY.mp4 --clean CLEAN.mp4|FRAMES_DIR [--metrics all]
 
@@ -30,6 +30,7 @@ from memderain.evaluation.runner import (
     write_csv,
     write_summary,
 )
+from memderain.evaluation.trivial import TRIVIAL_FILTERS
 
 METRIC_SETS = {"standard": STANDARD_METRICS, "all": ALL_METRICS}
 LABELS = {"psnr_y": "PSNR (Y)", "ssim_y": "SSIM (Y)", "psnr_rgb": "PSNR (RGB)",
@@ -49,8 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(paper Table III; use --metrics all for VIF and FSIM)")
     p.add_argument("--clean", type=Path, help="with --video: clean video or folder of frames")
     p.add_argument("--weights", type=Path, help="checkpoint (default: the shipped model)")
-    p.add_argument("--baseline", choices=["identity"],
-                   help="evaluate the rainy input itself instead of a model")
+    p.add_argument("--baseline", choices=["identity", *TRIVIAL_FILTERS],
+                   help="evaluate a baseline instead of a model: the rainy input itself "
+                        "(identity) or a 3x3 median / minimum / opening filter of it")
     p.add_argument("--out", type=Path, help="run folder (default: runs/eval/DATASET-METHOD)")
     p.add_argument("--name", help="method name in reports (default: checkpoint name / baseline)")
     p.add_argument("--dataset", help="data set name in reports (default: the folder name)")
@@ -93,10 +95,10 @@ def load_derain(weights: Path | None, device: str | None, tile: int | None):
 
 
 def _method_and_model(args) -> tuple[str, object, Path | None]:
-    if args.baseline == "identity":
+    if args.baseline:
         if args.weights:
-            raise MemderainError("--baseline identity and --weights exclude each other")
-        return args.name or "identity", None, None
+            raise MemderainError(f"--baseline {args.baseline} and --weights exclude each other")
+        return args.name or args.baseline, TRIVIAL_FILTERS.get(args.baseline), None
     derain, path = load_derain(args.weights, args.device, args.tile)
     if args.name:
         return args.name, derain, path
