@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("images", nargs="+")
     g.add_argument("--clean", nargs="+", help="clean ground truth per image (same order): "
                    "adds a fourth column")
+    g.add_argument("--peer", metavar="DIR", help="folder of another method's outputs with the "
+                   "same file names as the images: adds a column beside ours")
+    g.add_argument("--peer-label", default="peer", help="title of the --peer column")
     g.add_argument("--name", default="grid.png", help="file name in --output-dir (grid.png)")
     g.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
     common(g)
@@ -127,8 +130,20 @@ def run_grid(args: argparse.Namespace, out: Path) -> int:
             if c.shape != x.shape:
                 raise MemderainError(f"clean image for {name} is {tuple(c.shape[1:])}, the "
                                      f"rainy one {tuple(x.shape[1:])}: sizes must match")
+    peer = None
+    if args.peer:
+        peer = []
+        for p, (name, x) in zip(args.images, images):
+            other = Path(args.peer) / Path(p).name
+            if not other.is_file():
+                raise MemderainError(f"--peer {args.peer}: no {Path(p).name} for {name}")
+            y = load_image01(other, args.max_side)
+            if y.shape != x.shape:
+                y = torch.nn.functional.interpolate(y[None], size=x.shape[1:], mode="bilinear",
+                                                    antialias=True, align_corners=False)[0]
+            peer.append(y)
     out.mkdir(parents=True, exist_ok=True)
     target = derain_grid(Derainer(path, device=args.device), images, out / args.name, clean,
-                         overwrite=args.overwrite)
+                         overwrite=args.overwrite, peer=peer, peer_label=args.peer_label)
     print(f"wrote {target} ({len(images)} rows)")
     return 0

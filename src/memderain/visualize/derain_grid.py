@@ -16,15 +16,20 @@ from memderain.visualize.common import Panel, grid_figure, normalize_map, save_f
 
 
 def derain_rows(derainer, images: Sequence[tuple[str, torch.Tensor]],
-                clean: Sequence[torch.Tensor | None] | None = None) -> list[list[Panel]]:
-    """Panels for :func:`derain_grid`. ``images``: (name, (3, H, W) tensor in [0, 1])."""
+                clean: Sequence[torch.Tensor | None] | None = None,
+                peer: Sequence[torch.Tensor] | None = None, peer_label: str = "peer"
+                ) -> list[list[Panel]]:
+    """Panels for :func:`derain_grid`. ``images``: (name, (3, H, W) tensor in [0, 1]);
+    ``peer``: another method's output per image, shown right of ours."""
     rows = []
     for i, (name, image) in enumerate(images):
         background, rain = derainer.derain_tensor(image[None])
         rain_mag = rain_magnitude(rain[0])
         row: list[Panel] = [(to_hwc(image), f"{name}: input"),
-                            (to_hwc(background[0]), "de-rained"),
-                            (rain_mag, "estimated rain |R|")]
+                            (to_hwc(background[0]), "de-rained (memderain)")]
+        if peer is not None:
+            row.append((to_hwc(peer[i]), peer_label))
+        row.append((rain_mag, "estimated rain |R|"))
         if clean is not None and clean[i] is not None:
             row.append((to_hwc(clean[i]), "clean (ground truth)"))
         rows.append(row)
@@ -33,10 +38,11 @@ def derain_rows(derainer, images: Sequence[tuple[str, torch.Tensor]],
 
 def derain_grid(derainer, images: Sequence[tuple[str, torch.Tensor]], path: str | Path,
                 clean: Sequence[torch.Tensor | None] | None = None,
-                overwrite: bool = False) -> Path:
+                overwrite: bool = False, peer: Sequence[torch.Tensor] | None = None,
+                peer_label: str = "peer") -> Path:
     """De-rain ``images`` with a :class:`~memderain.inference.predictor.Derainer` and write a
-    PNG grid (rows = images; columns = input, de-rained, rain magnitude[, clean]) to ``path``."""
-    rows = derain_rows(derainer, images, clean)
+    PNG grid (rows = images; columns = input, de-rained[, peer], rain magnitude[, clean])."""
+    rows = derain_rows(derainer, images, clean, peer, peer_label)
     return save_figure(grid_figure(rows, cmap="magma"), Path(path), overwrite)
 
 
