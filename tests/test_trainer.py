@@ -204,21 +204,28 @@ def test_pseudo_gt_baseline_grad_clip_validation_and_tensorboard(scenes, tmp_pat
     assert [e.step for e in acc.Scalars("loss/total")] == [1, 2]
 
 
-def test_cli_train_then_resume_and_errors(scenes, tmp_path, capsys):
-    out = tmp_path / "cli"
-    args = ["train", "--config", "Bc", "--data", str(scenes / "frames"), "--out", str(out),
-            *[a for s in TINY for a in ("--set", s)], "--set", "train.steps=2"]
-    assert main(args) == 0
-    assert (out / "last.pt").is_file() and (out / "config.yaml").is_file()
+def test_cli_train_then_resume_and_errors(scenes, tmp_path, capsys, monkeypatch):
     import shlex
     import sys
 
-    assert (out / "command.txt").read_text() == shlex.join(sys.argv) + "\n"  # the exact command
+    out = tmp_path / "cli"
+    args = ["train", "--config", "Bc", "--data", str(scenes / "frames"), "--out", str(out),
+            *[a for s in TINY for a in ("--set", s)], "--set", "train.steps=2"]
+    # the console script, installed in a checkout folder that is itself named "memderain"
+    monkeypatch.setattr(sys, "argv", ["/home/u/memderain/.venv/bin/memderain", *args])
+    assert main(args) == 0
+    assert (out / "last.pt").is_file() and (out / "config.yaml").is_file()
+    assert (out / "command.txt").read_text() == shlex.join(["memderain", *args]) + "\n"
+    # any other program (pytest in that same folder): its command line, unchanged
+    other = ["/home/u/memderain/.venv/bin/pytest", "-x", "tests"]
+    monkeypatch.setattr(sys, "argv", other)
+    assert main([*args[:-2], "--set", "train.steps=3", "--resume"]) == 0
+    assert (out / "command.txt").read_text() == shlex.join(other) + "\n"
     assert main(args) == 1  # the run exists and --resume was not given
     err = capsys.readouterr().err
     assert "--resume" in err and "Traceback" not in err
     assert main([*args, "--resume"]) == 0  # finished run: nothing left to do
-    assert load_checkpoint(out / "last.pt")["train_state"]["step"] == 2
+    assert load_checkpoint(out / "last.pt")["train_state"]["step"] == 3
     assert main([*args, "--set", "loss.kind=nonsense"]) == 1
     assert main(["train", "--config", "list"]) == 0
     assert "loss_sbcw" in capsys.readouterr().out

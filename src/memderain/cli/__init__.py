@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from memderain.errors import MemderainError
 from memderain.version import __version__
@@ -26,6 +27,15 @@ SUBCOMMANDS = [
     "memderain.cli.train",
     "memderain.cli.experiment",
 ]
+
+
+def recorded_command() -> list[str]:
+    """The command line a run folder records: ``memderain ARGS`` when the ``memderain`` console
+    script is the running program (judged by its file name, not by the folders around it),
+    otherwise the process's own ``sys.argv`` unchanged (pytest, ``python -m memderain``...)."""
+    if sys.argv and Path(sys.argv[0]).name in ("memderain", "memderain.exe"):
+        return ["memderain", *sys.argv[1:]]
+    return list(sys.argv)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -70,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
             raise MemderainError(f"--steps must be >= 1, got {args.steps}")
         scale = scale.with_changes(steps=args.steps)
     scale = scale.with_changes(term_weights=args.term_weights)
-    argv = ["memderain", *sys.argv[1:]] if sys.argv and "memderain" in sys.argv[0] else [
-        "memderain", "experiment", "ablations", "--out", str(args.out)]
+    from memderain.cli import recorded_command
+
+    argv = recorded_command()
     opts = AblationOptions(
         out=args.out, scale=scale, seeds=tuple(args.seeds), only=tuple(args.only),
         overrides=tuple(args.overrides), train=args.train, test=args.test,

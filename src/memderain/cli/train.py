@@ -4,7 +4,6 @@ one process or many under ``torchrun --nproc_per_node N``."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -54,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
     from memderain.training.trainer import Trainer
 
     out = Path(args.out) if args.out else Path("runs") / cfg.name
-    argv = ["memderain", *sys.argv[1:]] if sys.argv and "memderain" in sys.argv[0] else None
-    trainer = Trainer(cfg, out, resume=args.resume, overwrite=args.overwrite, argv=argv)
+    from memderain.cli import recorded_command
+
+    trainer = Trainer(cfg, out, resume=args.resume, overwrite=args.overwrite,
+                      argv=recorded_command())
     try:
         summary = trainer.fit()
     finally:
