@@ -20,6 +20,7 @@ TINY = [
     "model.channels=8", "model.num_items=4", "data.crop_size=32", "data.num_workers=0",
     "train.batch_size=2", "train.threads=1", "train.progress=false", "train.image_every=0",
     "train.ckpt_minutes=0", "train.steps=3", "optim.lr=1e-3",
+    "train.device=cpu",  # gloo on CPU: on a one-GPU machine rank 1 would otherwise ask for cuda:1
 ]
 
 
@@ -27,6 +28,18 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _retry_on_port_clash(run, attempts: int = 3):
+    """Run ``run(port)`` with a fresh free port; retry when another process took the port
+    between choosing it and binding it (the rendezvous needs a port number, not a socket)."""
+    for i in range(attempts):
+        try:
+            return run(_free_port())
+        except Exception as exc:  # noqa: BLE001 - re-raised unless it is a port clash
+            text = str(exc).lower()
+            if i == attempts - 1 or not ("address already in use" in text or "eaddrinuse" in text):
+                raise
 
 
 def _worker(rank: int, world: int, port: int, data: str, out: str) -> None:
@@ -51,8 +64,8 @@ def scenes(tmp_path_factory) -> Path:
 
 
 def test_two_gloo_ranks_keep_identical_weights_and_memory(scenes, tmp_path):
-    mp.spawn(_worker, args=(2, _free_port(), str(scenes / "frames"), str(tmp_path)), nprocs=2,
-             join=True)
+    _retry_on_port_clash(lambda port: mp.spawn(
+        _worker, args=(2, port, str(scenes / "frames"), str(tmp_path)), nprocs=2, join=True))
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert r0["step"] == r1["step"] == 3
     for key, value in r0["state"].items():
@@ -68,13 +81,20 @@ def test_two_gloo_ranks_keep_identical_weights_and_memory(scenes, tmp_path):
 @pytest.mark.slow
 def test_torchrun_runs_the_cli(scenes, tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
-           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "memderain",
-           "train", "--config", "paper", "--data", str(scenes / "frames"), "--out", str(out),
-           *[a for s in TINY for a in ("--set", s)]]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+
+    def run(port: int) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+               "--nnodes=1", "--master_addr=127.0.0.1", f"--master_port={port}", "-m",
+               "memderain", "train", "--config", "paper", "--data", str(scenes / "frames"),
+               "--out", str(out), "--overwrite", *[a for s in TINY for a in ("--set", s)]]
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300,
+                              env=env)
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr[-2000:])
+        return proc
+
+    proc = _retry_on_port_clash(run)
     assert proc.stdout.count("finished step 3") == 1  # rank 0 only
     ckpt = load_checkpoint(out / "last.pt")
     assert ckpt["train_state"]["step"] == 3 and ckpt["train_state"]["world_size"] == 2

@@ -263,17 +263,19 @@ def test_sigterm_saves_a_resumable_checkpoint(scenes, tmp_path):
     out = tmp_path / "term"
     cmd = [sys.executable, "-m", "memderain", "train", "--config", "paper", "--data",
            str(scenes / "frames"), "--out", str(out), *[a for s in TINY for a in ("--set", s)],
-           "--set", "train.steps=100000", "--set", "train.ckpt_every=100000"]
+           "--set", "train.steps=100000", "--set", "train.ckpt_every=5"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not (out / "tb").exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    time.sleep(2.0)
+    # wait for a condition, not a time: the step-5 checkpoint exists only once the loop (and
+    # with it the SIGTERM handler) runs
+    deadline = time.monotonic() + 300
+    while not (out / "last.pt").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert proc.poll() is None, "training ended before it could be stopped"
     proc.send_signal(signal.SIGTERM)
-    stdout, stderr = proc.communicate(timeout=120)
+    stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr[-2000:]
     step = load_checkpoint(out / "last.pt")["train_state"]["step"]
-    assert 0 < step < 100000
+    assert 5 <= step < 100000
     assert f"stopped at step {step}" in stdout
 
 

@@ -38,19 +38,23 @@ CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--window-size=1200,900"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def bound_socket() -> socket.socket:
+    """A listening-ready socket on a free port, kept open and handed to uvicorn (no race
+    between choosing a port and binding it)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    return s
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     ckpt, model = tiny_checkpoint(tmp_path_factory.mktemp("browser") / "tiny.pt")
-    port = free_port()
+    sock = bound_socket()
+    port = sock.getsockname()[1]
     config = uvicorn.Config(build_app(ckpt), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not srv.started:
@@ -60,6 +64,7 @@ def server(tmp_path_factory):
     yield f"http://127.0.0.1:{port}", model
     srv.should_exit = True
     thread.join(timeout=10)
+    sock.close()
 
 
 @pytest.fixture(scope="module")
