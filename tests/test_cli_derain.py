@@ -223,3 +223,64 @@ def test_duplicate_output_names_are_not_silently_clobbered(capsys, tmp_path, pho
     )
     assert code == 1 and "would also be written" in stderr
     assert os.listdir(out) == ["rgb.png"]
+
+
+def test_awkward_folder_entries_each_get_one_line(capsys, tmp_path, photos, ckpt):
+    """Dangling links and link loops are named with their reason; non-image files are counted;
+    the rest of the batch runs and the exit code is 1."""
+    (photos / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (photos / "loop.jpg").symlink_to(photos / "loop.jpg")
+    (photos / "link_ok.png").symlink_to(photos / "rgb.png")
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, photos, "-o", out, "--weights", ckpt)
+    assert code == 1
+    lines = err.splitlines()
+    assert any("gone.png" in x and "broken symbolic link" in x for x in lines), err
+    assert any("loop.jpg" in x and "symbolic link loop" in x for x in lines), err
+    assert "Traceback" not in err
+    assert (out / "link_ok.png").is_file() and (out / "rgb.png").is_file()
+    assert "1 non-image file(s) passed over" in stdout  # notes.txt
+
+
+def test_animated_gif_is_derained_frame_by_frame(capsys, tmp_path, ckpt):
+    rng = np.random.default_rng(1)
+    d = tmp_path / "gifs"
+    d.mkdir()
+    frames = [Image.fromarray(rng.integers(0, 256, (16, 24, 3), dtype=np.uint8)) for _ in range(3)]
+    frames[0].save(d / "anim.gif", save_all=True, append_images=frames[1:],
+                   duration=[40, 120, 70], loop=2)
+    code, _, err = _run(capsys, d, "-o", tmp_path / "out", "--weights", ckpt)
+    assert code == 0, err
+    with Image.open(tmp_path / "out" / "anim.gif") as im:
+        assert im.n_frames == 3 and im.info.get("loop") == 2
+        durations, got = [], []
+        for i in range(im.n_frames):
+            im.seek(i)
+            durations.append(im.info["duration"])
+            got.append(np.asarray(im.convert("RGB"), dtype=np.float32))
+    assert durations == [40, 120, 70]
+    # each frame is the model's output for that frame (up to GIF palette quantisation)
+    model = Derainer(ckpt)
+    with Image.open(d / "anim.gif") as src:
+        for i, frame in enumerate(got):
+            src.seek(i)
+            want = model.derain(np.asarray(src.convert("RGB"))).astype(np.float32)
+            assert np.abs(frame - want).mean() < 6, i
+
+
+def test_outputs_inside_the_input_folder_are_not_inputs(capsys, tmp_path, photos, ckpt):
+    """`derain photos -o photos/out --recursive`, twice: the second run must not de-rain the
+    first run's outputs into photos/out/out."""
+    args = (photos, "-o", photos / "out", "--recursive", "--weights", ckpt)
+    _run(capsys, *args)
+    first = sorted(p.relative_to(photos / "out") for p in (photos / "out").rglob("*.png"))
+    assert first and not (photos / "out" / "out").exists()
+    code, stdout, err = _run(capsys, *args)
+    assert not (photos / "out" / "out").exists()
+    assert sorted(p.relative_to(photos / "out") for p in (photos / "out").rglob("*.png")) == first
+    assert f"{len(list((photos / 'out').rglob('*.*')))} file(s) inside the output folder" in stdout
+    assert "out/out" not in err
+    # the output folder as the input folder itself (with --suffix) still takes its files
+    code, stdout, err = _run(capsys, photos / "sub", "-o", photos / "sub", "--suffix", "_dr",
+                             "--weights", ckpt)
+    assert code == 0 and (photos / "sub" / "inner_dr.png").is_file(), err

@@ -5,14 +5,19 @@
   extension, hence its format. ``--recursive`` walks sub-folders and mirrors their structure.
 * Folders and glob patterns (quoted patterns are expanded here, ``**`` with --recursive)
   select files with image (and video) extensions; files named explicitly are always tried.
-* A bad file prints one line naming it; the rest of the batch still runs; the exit code is 1
-  if any file failed or was skipped. Inputs are never overwritten; existing outputs only with
-  ``--overwrite``. Files are written atomically.
+* Animated GIFs are de-rained frame by frame (frame timing and loop kept).
+* A bad file prints one line naming it (unreadable, broken symbolic link, link loop...); the
+  rest of the batch still runs; the exit code is 1 if any file failed or was skipped. The
+  summary counts files in the folders that are not images or videos.
+* Files inside the output folder are never taken as inputs (a second run over a folder that
+  holds its own output folder does not de-rain its outputs again). Inputs are never
+  overwritten; existing outputs only with ``--overwrite``. Files are written atomically.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import glob
 import os
 import sys
@@ -22,12 +27,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from memderain.errors import MemderainError
+from memderain.inference.animated import GIF_EXTENSIONS
 from memderain.inference.io import IMAGE_EXTENSIONS, read_image, write_image
 from memderain.inference.predictor import Derainer, load_model
 from memderain.inference.tiling import DEFAULT_OVERLAP
 from memderain.inference.video import VIDEO_EXTENSIONS  # (PyAV is imported only when used)
 
-MEDIA_EXTENSIONS = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
+MEDIA_EXTENSIONS = IMAGE_EXTENSIONS + GIF_EXTENSIONS + VIDEO_EXTENSIONS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -94,11 +100,72 @@ def _is_media(path: Path) -> bool:
     return path.suffix.lower() in MEDIA_EXTENSIONS
 
 
-def _scan_folder(folder: Path, recursive: bool) -> list[tuple[Path, Path]]:
-    """(file, path relative to the output folder) for media files in ``folder``."""
+@dataclass
+class Scan:
+    """What the INPUT arguments name: files to de-rain, one-line errors, files passed over."""
+
+    found: list[tuple[Path, Path]]  # (source file, path relative to the output folder)
+    errors: list[str]
+    not_media: int = 0  # files in scanned folders without an image / video extension
+    in_output: int = 0  # media files inside the output folder (never inputs)
+
+
+def _link_problem(path: Path) -> str | None:
+    """Why a symbolic link cannot be read (dangling, loop), or None for a readable entry."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop"
+        return f"broken symbolic link (target {os.readlink(path)} not found)"
+    return None
+
+
+def _below(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _output_below(scanned: Path, out_dir: str | None) -> str | None:
+    """``out_dir`` if it lies strictly inside the scanned folder (its files are then earlier
+    outputs, not inputs), else None: an output folder that is the scanned folder itself (used
+    with --suffix) or lies elsewhere excludes nothing."""
+    if out_dir is not None and _below(out_dir, os.path.realpath(scanned)):
+        return out_dir
+    return None
+
+
+def _inside(path: Path, folder: str | None) -> bool:
+    return folder is not None and _below(os.path.realpath(path), folder)
+
+
+def _scan_folder(folder: Path, recursive: bool, scan: Scan, out_dir: str | None) -> int:
+    """Add the media files of ``folder`` to ``scan``; returns how many were added."""
     found = folder.rglob("*") if recursive else folder.iterdir()
-    files = sorted(p for p in found if p.is_file() and _is_media(p) and not p.name.startswith("."))
-    return [(p, p.relative_to(folder) if recursive else Path(p.name)) for p in files]
+    out_dir = _output_below(folder, out_dir)
+    added = 0
+    for p in sorted(found):
+        if p.name.startswith(".") or (p.is_dir() and not p.is_symlink()):
+            continue
+        if recursive and any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue
+        if not _is_media(p):
+            if p.is_file():
+                scan.not_media += 1
+            continue
+        if _inside(p, out_dir):
+            scan.in_output += 1
+            continue
+        problem = _link_problem(p)
+        if problem:
+            scan.errors.append(f"{p}: {problem}")
+            continue
+        if not p.is_file():
+            continue  # a folder named like an image
+        scan.found.append((p, p.relative_to(folder) if recursive else Path(p.name)))
+        added += 1
+    return added
 
 
 def _glob_base(pattern: str) -> Path:
@@ -111,37 +178,42 @@ def _glob_base(pattern: str) -> Path:
     return Path(*parts) if parts else Path(".")
 
 
-def expand_inputs(inputs: list[str], recursive: bool) -> tuple[list[tuple[Path, Path]], list[str]]:
-    """INPUT arguments -> [(source file, relative output path)], [one-line errors]."""
-    found: list[tuple[Path, Path]] = []
-    errors: list[str] = []
+def expand_inputs(inputs: list[str], recursive: bool, output: str | None = None) -> Scan:
+    """INPUT arguments -> :class:`Scan`. Folders and patterns never yield files inside the
+    ``output`` folder."""
+    out_dir = os.path.realpath(output) if output is not None else None
+    scan = Scan([], [])
     for arg in inputs:
         path = Path(arg)
         if path.is_dir():
-            items = _scan_folder(path, recursive)
-            if not items:
-                errors.append(
+            if not _scan_folder(path, recursive, scan, out_dir):
+                scan.errors.append(
                     f"{arg}: no image files in this folder"
                     + ("" if recursive else " (use --recursive for sub-folders)")
                 )
-            found += items
         elif path.is_file():
-            found.append((path, Path(path.name)))
+            scan.found.append((path, Path(path.name)))
+        elif _link_problem(path):
+            scan.errors.append(f"{arg}: {_link_problem(path)}")
         elif glob.has_magic(arg):
             base = _glob_base(arg)
             matches = sorted(Path(m) for m in glob.glob(arg, recursive=recursive))
-            items = []
+            below = _output_below(base, out_dir)
+            before = len(scan.found)
             for m in matches:
                 if m.is_dir():
-                    items += _scan_folder(m, recursive)
+                    _scan_folder(m, recursive, scan, out_dir)
+                elif _is_media(m) and _inside(m, below):
+                    scan.in_output += 1
+                elif _is_media(m) and _link_problem(m):
+                    scan.errors.append(f"{m}: {_link_problem(m)}")
                 elif _is_media(m):
-                    items.append((m, m.relative_to(base) if recursive else Path(m.name)))
-            if not items:
-                errors.append(f"{arg}: pattern matched no image files")
-            found += items
+                    scan.found.append((m, m.relative_to(base) if recursive else Path(m.name)))
+            if len(scan.found) == before:
+                scan.errors.append(f"{arg}: pattern matched no image files")
         else:
-            errors.append(f"{arg}: no such file or folder")
-    return found, errors
+            scan.errors.append(f"{arg}: no such file or folder")
+    return scan
 
 
 def _output_name(rel: Path, suffix: str) -> Path:
@@ -151,9 +223,10 @@ def _output_name(rel: Path, suffix: str) -> Path:
 
 def plan_jobs(
     inputs: list[str], output: str, recursive: bool = False, suffix: str = ""
-) -> tuple[list[Job], list[str]]:
-    """Pair every input file with its output path. Returns (jobs, one-line errors)."""
-    sources, errors = expand_inputs(inputs, recursive)
+) -> tuple[list[Job], list[str], Scan]:
+    """Pair every input file with its output path. Returns (jobs, one-line errors, scan)."""
+    scan = expand_inputs(inputs, recursive, output)
+    sources, errors = scan.found, scan.errors
     out = Path(output)
     single = (
         len(inputs) == 1
@@ -184,7 +257,7 @@ def plan_jobs(
         else:
             claimed[key] = src
             jobs.append(Job(src, dst))
-    return jobs, errors
+    return jobs, errors, scan
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -208,6 +281,11 @@ def derain_file(
     if src.suffix.lower() in VIDEO_EXTENSIONS:
         derain_video_file(derainer, src, dst, overwrite=overwrite, tile=tile)
         return
+    if src.suffix.lower() in GIF_EXTENSIONS:
+        from memderain.inference.animated import derain_gif
+
+        derain_gif(derainer, src, dst, overwrite=overwrite, tile=tile)
+        return
     data = read_image(src)
     write_image(dst, derainer.derain_imagedata(data, tile), overwrite=overwrite)
 
@@ -224,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
         raise MemderainError(f"--overlap must be >= 0, got {args.overlap}")
     if args.tile is not None and args.tile < 0:
         raise MemderainError(f"--tile must be >= 0 (0 = whole image), got {args.tile}")
-    jobs, errors = plan_jobs(args.inputs, args.output, args.recursive, args.suffix)
+    jobs, errors, scan = plan_jobs(args.inputs, args.output, args.recursive, args.suffix)
     for msg in errors:
         print(f"memderain derain: error: {msg}", file=sys.stderr)
     if not jobs:
@@ -260,5 +338,8 @@ def run(args: argparse.Namespace) -> int:
         f"derained {written} file(s) into {args.output}"
         + (f"; {skipped} skipped (output exists)" if skipped else "")
         + (f"; {failed} failed" if failed else "")
+        + (f"; {scan.not_media} non-image file(s) passed over" if scan.not_media else "")
+        + (f"; {scan.in_output} file(s) inside the output folder not taken as inputs"
+           if scan.in_output else "")
     )
     return 1 if (failed or skipped) else 0
