@@ -154,6 +154,9 @@ def test_synth_layout_and_frame_subsampling(tmp_path):
                          for s, c in enumerate("AB") for t in range(5)})
     few = open_benchmark(root, frames_per_scene=2)
     assert [p.name for p in few] == ["sceneA/t000", "sceneA/t004", "sceneB/t000", "sceneB/t004"]
+    # a scene `memderain synth` is still writing (hidden temp folder) is not a scene
+    _img(root / "frames" / ".sceneB.tmp" / "t000.png", 7)
+    assert len(open_benchmark(root)) == 10
 
     _img(root / "clean" / "sceneC.png", 1)
     with pytest.raises(MemderainError, match="sceneC"):

@@ -147,7 +147,8 @@ def _synth(root: Path, skip_unpaired: bool, frames_per_scene: int | None = None,
     frames_dir, clean_dir = root / "frames", root / "clean"
     if not (frames_dir.is_dir() and clean_dir.is_dir()):
         return None
-    scenes = sorted((d for d in frames_dir.iterdir() if d.is_dir()), key=lambda d: _natural(d.name))
+    scenes = sorted((d for d in frames_dir.iterdir() if d.is_dir() and not d.name.startswith(".")),
+                    key=lambda d: _natural(d.name))  # hidden: a scene `synth` is still writing
     cleans = {p.stem: p for p in list_images(clean_dir)}
     missing = [d.name for d in scenes if d.name not in cleans]
     unused = sorted(set(cleans) - {d.name for d in scenes})

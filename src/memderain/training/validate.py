@@ -35,7 +35,8 @@ def find_val_pairs(root: str | Path, max_scenes: int = 20, frames_per_scene: int
         raise MemderainError(f"--val {root}: expected {frames_dir} and {clean_dir} "
                              "(the layout `memderain synth` writes)")
     pairs = []
-    for scene in sorted(p for p in frames_dir.iterdir() if p.is_dir())[:max_scenes]:
+    scenes = sorted(p for p in frames_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for scene in scenes[:max_scenes]:
         clean = [p for p in list_images(clean_dir) if p.stem == scene.name]
         frames = list_images(scene)
         if not clean or not frames:
