@@ -80,6 +80,45 @@ class ExportWrapper(nn.Module):
         return (background + 1.0) * 0.5
 
 
+class RainWrapper(nn.Module):
+    """The network part that inference backends run: image in [-1, 1] (N, 3, H, W), any H and
+    W -> rain layer R_hat (N, 3, H, W) in the same units (output constraints applied), i.e.
+    ``MemDerain(image).rain`` in eval mode. Eq. 1 and the tiling stay in
+    :class:`~memderain.inference.predictor.Derainer`, shared by every backend."""
+
+    def __init__(self, model: MemDerain) -> None:
+        super().__init__()
+        self.model = model.eval()
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        skips, query = m.encoder(pad_to_multiple_traceable(image))
+        if m.memory is not None:
+            p_hat, _ = m.memory.read(query)  # Eq. 2-4, read only
+            bottleneck = torch.cat([query, p_hat], dim=1)
+        else:
+            bottleneck = query
+        rain = m.decoder(skips, bottleneck)
+        shape = torch._shape_as_tensor(image)
+        rain = rain[:, :, : shape[2], : shape[3]]
+        if m.config.nonnegative_rain:
+            rain = rain.clamp(min=0.0)
+        return rain
+
+
+def onnx_bytes(module: nn.Module, example_size: tuple[int, int] = (64, 64)) -> bytes:
+    """``module`` (one (N, 3, H, W) input, one output) as ONNX bytes in memory, dynamic N/H/W.
+    Nothing is written to disk or downloaded."""
+    import io
+
+    buf = io.BytesIO()
+    example = torch.rand(1, 3, *example_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _export_onnx(module.eval(), example, buf)
+    return buf.getvalue()
+
+
 def load_for_export(weights: str | Path | None = None) -> tuple[ExportWrapper, Path]:
     """Wrap the model of ``weights`` (default: the shipped checkpoint); never random weights."""
     path = Path(weights) if weights else default_weights_path()
@@ -114,7 +153,7 @@ def export_model(
     return out
 
 
-def _export_onnx(wrapper: nn.Module, example: torch.Tensor, path: str) -> None:
+def _export_onnx(wrapper: nn.Module, example: torch.Tensor, path) -> None:
     try:
         import onnx  # noqa: F401  (the exporter needs it)
     except ImportError:

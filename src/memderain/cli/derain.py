@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from memderain.errors import MemderainError
 from memderain.inference.animated import GIF_EXTENSIONS
+from memderain.inference.backends import BACKENDS
 from memderain.inference.io import IMAGE_EXTENSIONS, read_image, write_image
 from memderain.inference.predictor import Derainer, load_model
 from memderain.inference.tiling import DEFAULT_OVERLAP
@@ -79,6 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help=f"tile overlap in pixels (default {DEFAULT_OVERLAP})",
     )
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
+                   help="inference backend: auto (OpenVINO on CPU if installed, else ONNX "
+                        "Runtime, else PyTorch; PyTorch on CUDA), torch, openvino, onnxruntime")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument(
         "--suffix",
@@ -308,11 +312,12 @@ def run(args: argparse.Namespace) -> int:
     if not jobs:
         print(f"memderain derain: nothing to do ({len(errors)} error(s))", file=sys.stderr)
         return 1
-    derainer = load_model(args.weights, device=args.device, tile=args.tile, overlap=args.overlap)
+    derainer = load_model(args.weights, device=args.device, tile=args.tile, overlap=args.overlap,
+                          backend=args.backend)
     name = derainer.checkpoint_meta.get("name")
     print(
         f"weights: {derainer.checkpoint_path}{f' ({name})' if name else ''}; "
-        f"device: {derainer.device}",
+        f"device: {derainer.device}; backend: {derainer.backend}",
         file=sys.stderr,
     )
     written = skipped = failed = 0

@@ -31,6 +31,7 @@ from memderain.evaluation.runner import (
     write_summary,
 )
 from memderain.evaluation.trivial import TRIVIAL_FILTERS
+from memderain.inference.backends import BACKENDS
 
 METRIC_SETS = {"standard": STANDARD_METRICS, "all": ALL_METRICS}
 LABELS = {"psnr_y": "PSNR (Y)", "ssim_y": "SSIM (Y)", "psnr_rgb": "PSNR (RGB)",
@@ -71,13 +72,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tile", type=int, help="de-rain in tiles of N pixels (large images)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if "
                                                   "available)")
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
+                   help="inference backend (default auto: OpenVINO on CPU if installed, else "
+                        "ONNX Runtime, else PyTorch)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 # ----------------------------------------------------------------------------- model
-def load_derain(weights: Path | None, device: str | None, tile: int | None):
+def load_derain(weights: Path | None, device: str | None, tile: int | None,
+                backend: str = "auto"):
     """(derain function uint8 HxWx3 -> uint8 HxWx3, checkpoint path) for ``weights`` or the
     shipped model, via ``memderain.load_model`` (the same code path as ``memderain derain``)."""
     import memderain
@@ -90,7 +95,7 @@ def load_derain(weights: Path | None, device: str | None, tile: int | None):
     if not Path(path).is_file():
         raise MemderainError(f"checkpoint not found: {path}")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    derainer = memderain.load_model(path, device=device)
+    derainer = memderain.load_model(path, device=device, backend=backend)
     return (lambda rgb: derainer.derain(rgb, tile=tile)), Path(path)
 
 
@@ -99,7 +104,7 @@ def _method_and_model(args) -> tuple[str, object, Path | None]:
         if args.weights:
             raise MemderainError(f"--baseline {args.baseline} and --weights exclude each other")
         return args.name or args.baseline, TRIVIAL_FILTERS.get(args.baseline), None
-    derain, path = load_derain(args.weights, args.device, args.tile)
+    derain, path = load_derain(args.weights, args.device, args.tile, args.backend)
     if args.name:
         return args.name, derain, path
     from memderain.checkpoint import load_checkpoint

@@ -9,6 +9,7 @@ import torch
 
 from memderain.checkpoint import config_from_checkpoint, load_checkpoint
 from memderain.config import config_to_dict
+from memderain.inference.backends import describe_backend
 from memderain.model import build_model, count_parameters
 from memderain.version import __version__
 from memderain.weights import default_weights_path
@@ -17,6 +18,9 @@ from memderain.weights import default_weights_path
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="print version, parameter count, device and weights in use")
     p.add_argument("--weights", help="checkpoint to describe (default: the shipped model)")
+    p.add_argument("--backend", default="auto",
+                   choices=("auto", "torch", "openvino", "onnxruntime"),
+                   help="name the backend this choice resolves to (default auto)")
     p.set_defaults(func=run)
 
 
@@ -26,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     cuda = torch.cuda.is_available()
     print(f"device: {'cuda (' + torch.cuda.get_device_name(0) + ')' if cuda else 'cpu'}"
           f", {torch.get_num_threads()} CPU threads")
+    print(f"backend: {describe_backend(args.backend, torch.device('cuda' if cuda else 'cpu'))}")
     if path is None:
         model = build_model("paper")
         print("weights: none shipped with this install; pass --weights PATH to derain")

@@ -53,6 +53,11 @@ class Derainer:
         tile: default tile size for :meth:`derain` (None: whole image up to
             AUTO_WHOLE_IMAGE_PIXELS, else tiles of DEFAULT_TILE; 0: never tile).
         overlap: default tile overlap in pixels.
+        backend: 'torch', 'openvino', 'onnxruntime' or 'auto' (OpenVINO on CPU when installed,
+            else ONNX Runtime, else PyTorch; PyTorch on CUDA). See
+            :mod:`memderain.inference.backends`.
+        threads: CPU threads of an OpenVINO / ONNX Runtime backend (default: torch's).
+        precision: 'f32' or 'bf16' (OpenVINO only; bf16 is faster on AMX CPUs, not exact).
     """
 
     def __init__(
@@ -61,18 +66,29 @@ class Derainer:
         device: str | torch.device = "cpu",
         tile: int | None = None,
         overlap: int = DEFAULT_OVERLAP,
+        backend: str = "torch",
+        threads: int | None = None,
+        precision: str = "f32",
     ) -> None:
+        from memderain.inference.backends import build_rain_fn, resolve_backend
+
         self.checkpoint_path = Path(checkpoint_path)
         self.device = resolve_device(device)
+        self.backend = resolve_backend(backend, self.device)
+        if precision != "f32" and self.backend != "openvino":
+            raise MemderainError(f"precision {precision} needs --backend openvino")
         model, ckpt = model_from_checkpoint(self.checkpoint_path, map_location="cpu")
         # channels_last (NHWC) was the fastest robust option in benchmarks/speed.py (1.6x over
         # NCHW on CPU, see docs/inference.md); values are unchanged up to float rounding.
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
         self.checkpoint_meta: dict[str, Any] = dict(ckpt.get("meta") or {})
         self.tile, self.overlap = tile, overlap
+        self._backend_rain = (None if self.backend == "torch"
+                              else build_rain_fn(self.model, self.backend, threads, precision))
 
     def __repr__(self) -> str:
-        return f"Derainer({str(self.checkpoint_path)!r}, device={str(self.device)!r})"
+        return (f"Derainer({str(self.checkpoint_path)!r}, device={str(self.device)!r}, "
+                f"backend={self.backend!r})")
 
     # -- tensors -----------------------------------------------------------------------------
     def tile_for(self, height: int, width: int, tile: int | None = None) -> int:
@@ -85,6 +101,8 @@ class Derainer:
         return -(-int(tile) // ALIGN) * ALIGN
 
     def _rain(self, x: torch.Tensor) -> torch.Tensor:
+        if self._backend_rain is not None:
+            return self._backend_rain(x)
         return self.model(x.contiguous(memory_format=torch.channels_last)).rain
 
     @torch.inference_mode()
@@ -174,8 +192,12 @@ def load_model(
 ) -> Derainer:
     """Load a :class:`Derainer` from ``path`` or, if None, from the weights shipped with memderain.
 
+    Unlike :class:`Derainer` (PyTorch unless told otherwise), ``load_model`` picks the fastest
+    installed backend (``backend="auto"``); pass ``backend="torch"`` for plain PyTorch.
+
     Raises MemderainError when ``path`` is None and no default model ships (it never falls back
-    to random weights). Extra keyword arguments (``tile``, ``overlap``) go to :class:`Derainer`.
+    to random weights). Extra keyword arguments (``tile``, ``overlap``, ``backend``,
+    ``threads``, ``precision``) go to :class:`Derainer`.
     """
     if path is None:
         path = default_weights_path()
@@ -184,4 +206,5 @@ def load_model(
                 "no default model ships with this memderain install yet; "
                 "pass a checkpoint path (memderain.load_model(PATH) / --weights PATH)"
             )
+    kwargs.setdefault("backend", "auto")
     return Derainer(path, device=device, **kwargs)

@@ -1,0 +1,131 @@
+"""`memderain derain` speed per inference backend on a 1000x1000 photo, side by side in one run.
+
+Times ``Derainer.derain(uint8 image)`` -- the path `memderain derain` takes once the process has
+started (decode and encode excluded) -- for PyTorch, ONNX Runtime and OpenVINO (fp32, and bf16
+where the CPU has AMX / AVX512-BF16), round-robin: one run of each backend per round and an fp32
+GEMM peak measured every round, so all see the same load on a shared machine. Reports the
+median of ``--runs`` rounds, the FLOP-bound limit (FLOPs of one forward / GEMM peak) and the
+ratio to it, the max difference from PyTorch's output, video frames/s (480x320 frames), and the
+PSNR of the README example (rainy vs clean) per backend, so a faster, inexact precision shows
+its cost in dB.
+
+    python benchmarks/backends.py                 # 5 rounds, 2 threads
+    python benchmarks/backends.py --runs 7 --threads 2 --json backends.json
+
+Uses the shipped weights. Nothing else may run on the machine meanwhile (e.g. a training run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from speed import flop_count, matmul_peak  # noqa: E402  (the benchmarks folder)
+
+from memderain.evaluation.metrics import psnr  # noqa: E402
+from memderain.inference.backends import is_installed  # noqa: E402
+from memderain.inference.predictor import Derainer  # noqa: E402
+from memderain.weights import default_weights_path  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def candidates(threads: int) -> dict[str, Derainer]:
+    w = default_weights_path()
+    out = {"torch": Derainer(w, backend="torch")}
+    if is_installed("onnxruntime"):
+        out["onnxruntime"] = Derainer(w, backend="onnxruntime", threads=threads)
+    if is_installed("openvino"):
+        out["openvino"] = Derainer(w, backend="openvino", threads=threads)
+        if has_bf16():
+            out["openvino bf16"] = Derainer(w, backend="openvino", threads=threads,
+                                            precision="bf16")
+    return out
+
+
+def _read(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", type=int, default=1000)
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--video-frames", type=int, default=10)
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (args.size, args.size, 3), dtype=np.uint8)
+    frame = rng.integers(0, 256, (320, 480, 3), dtype=np.uint8)
+    models = candidates(args.threads)
+    flops = flop_count(args.size)
+    print(f"# {flops / 1e9:.0f} GFLOP per {args.size}x{args.size} forward; {args.threads} "
+          f"threads; torch {torch.__version__}; load average {os.getloadavg()[0]:.1f}")
+    outputs, times = {}, {k: [] for k in models}
+    setup = {}
+    for name, m in models.items():  # warm-up: first-call compilation / primitive creation
+        t0 = time.perf_counter()
+        outputs[name] = m.derain(image).astype(np.int16)
+        m.derain(image)
+        setup[name] = time.perf_counter() - t0
+    peaks = []
+    for _ in range(args.runs):
+        for name, m in models.items():
+            t0 = time.perf_counter()
+            m.derain(image)
+            times[name].append(time.perf_counter() - t0)
+        peaks.append(matmul_peak("cpu", repeats=3))
+    peak = statistics.median(peaks)
+    limit = flops / peak
+    rainy, clean = _read(EXAMPLES / "rainy_monarch.png"), _read(EXAMPLES / "clean_monarch.png")
+    print(f"# fp32 GEMM peak {peak / 1e9:.0f} GFLOP/s (median of {args.runs}); FLOP-bound "
+          f"limit {limit:.2f} s\n")
+    print("| backend | median s | min s | vs limit | first 2 calls s | max diff vs torch "
+          "(0-255) | video 480x320 frames/s | README example PSNR (Y) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    for name, m in models.items():
+        m.derain(frame)
+        t0 = time.perf_counter()
+        for _ in range(args.video_frames):
+            m.derain(frame)
+        fps = args.video_frames / (time.perf_counter() - t0)
+        med = statistics.median(times[name])
+        diff = int(np.abs(outputs[name] - outputs["torch"]).max())
+        quality = psnr(m.derain(rainy), clean, "y")
+        row = {"backend": name, "median_s": med, "min_s": min(times[name]),
+               "vs_limit": med / limit, "setup_s": setup[name], "max_diff": diff,
+               "video_fps": fps, "example_psnr_y": quality, "gemm_peak": peak,
+               "flops": flops}
+        rows.append(row)
+        print(f"| {name} | {med:.2f} | {min(times[name]):.2f} | {med / limit:.2f}x | "
+              f"{setup[name]:.1f} | {diff} | {fps:.2f} | {quality:.2f} |", flush=True)
+    print(f"\n# load average at end {os.getloadavg()[0]:.1f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Inference backends for the de-raining network: PyTorch, OpenVINO, ONNX Runtime.
+
+Every backend runs the same function, :class:`memderain.export.RainWrapper`: image in [-1, 1]
+-> rain layer R_hat. The rest (Eq. 1, tiling, value ranges) stays in
+:class:`~memderain.inference.predictor.Derainer`, so all backends share it. OpenVINO and ONNX
+Runtime get the network as ONNX bytes exported in memory from the loaded checkpoint (about 1 s);
+nothing is downloaded or written to disk.
+
+``auto`` picks OpenVINO on CPU when it is installed, else ONNX Runtime, else PyTorch; on CUDA it
+picks PyTorch. OpenVINO compiles one static-shape model per input shape (kept in a small
+cache, so the tiles of a photo and the frames of a video reuse one); ONNX Runtime handles
+dynamic shapes itself. Both default to fp32, so outputs match PyTorch to about 1e-6.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from collections import OrderedDict
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from memderain.errors import MemderainError
+
+BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
+# pip extra that installs each optional backend
+EXTRAS = {"openvino": "openvino", "onnxruntime": "export"}
+_MODULES = {"openvino": "openvino", "onnxruntime": "onnxruntime"}
+SHAPE_CACHE = 4  # compiled OpenVINO models kept (one per input shape)
+
+RainFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def is_installed(backend: str) -> bool:
+    return backend == "torch" or importlib.util.find_spec(_MODULES[backend]) is not None
+
+
+def resolve_backend(name: str, device: torch.device) -> str:
+    """'auto' | 'torch' | 'openvino' | 'onnxruntime' -> the backend to use on ``device``."""
+    if name not in BACKENDS:
+        raise MemderainError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+    if name == "auto":
+        if device.type != "cpu":
+            return "torch"
+        return next(b for b in ("openvino", "onnxruntime", "torch") if is_installed(b))
+    if name != "torch":
+        if device.type != "cpu":
+            raise MemderainError(f"backend {name} runs on the CPU; use --device cpu or "
+                                 "--backend torch")
+        if not is_installed(name):
+            raise MemderainError(f"backend {name} is not installed: pip install "
+                                 f"\"memderain[{EXTRAS[name]}]\" (or use --backend torch)")
+    return name
+
+
+def describe_backend(name: str, device: torch.device) -> str:
+    """'openvino 2026.4.1 (auto; installed: torch, openvino, onnxruntime)' for `memderain info`."""
+    chosen = resolve_backend(name, device)
+    version = torch.__version__ if chosen == "torch" else importlib.metadata.version(chosen)
+    have = [b for b in BACKENDS[1:] if is_installed(b)]
+    return f"{chosen} {version} ({name}; installed: {', '.join(have)})"
+
+
+class OpenVINORain:
+    """R_hat through OpenVINO's CPU plugin, one compiled static-shape model per input shape.
+
+    ``precision``: "f32" (default; matches PyTorch) or "bf16" (faster on CPUs with AMX /
+    AVX512-BF16; not bit-compatible). ``threads``: inference threads (default: torch's).
+    """
+
+    def __init__(self, onnx: bytes, threads: int | None = None, precision: str = "f32") -> None:
+        import openvino as ov
+
+        if precision not in ("f32", "bf16"):
+            raise MemderainError(f"OpenVINO precision must be f32 or bf16, got {precision!r}")
+        self._ov, self._core, self._onnx = ov, ov.Core(), onnx
+        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision,
+                       "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads())}
+        self._compiled: OrderedDict[tuple[int, ...], object] = OrderedDict()
+
+    def compiled_for(self, shape: tuple[int, ...]):
+        if shape in self._compiled:
+            self._compiled.move_to_end(shape)
+            return self._compiled[shape]
+        model = self._core.read_model(self._onnx)
+        model.reshape([self._ov.Dimension(d) for d in shape])
+        compiled = self._core.compile_model(model, "CPU", self.config)
+        self._compiled[shape] = compiled
+        while len(self._compiled) > SHAPE_CACHE:
+            self._compiled.popitem(last=False)
+        return compiled
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        arr = np.ascontiguousarray(x.detach().cpu().float().numpy())
+        out = self.compiled_for(tuple(arr.shape))(arr)[0]
+        return torch.from_numpy(np.asarray(out))
+
+
+class OnnxRuntimeRain:
+    """R_hat through ONNX Runtime's CPU execution provider (dynamic shapes)."""
+
+    def __init__(self, onnx: bytes, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = int(threads or torch.get_num_threads())
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(onnx, opts, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        arr = np.ascontiguousarray(x.detach().cpu().float().numpy())
+        return torch.from_numpy(self.session.run(None, {self.input: arr})[0])
+
+
+def build_rain_fn(model: torch.nn.Module, backend: str, threads: int | None = None,
+                  precision: str = "f32") -> RainFn:
+    """The function x[-1, 1] -> R_hat of ``model`` on a non-torch ``backend``."""
+    from memderain.export import RainWrapper, onnx_bytes
+
+    onnx = onnx_bytes(RainWrapper(model))
+    if backend == "openvino":
+        return OpenVINORain(onnx, threads, precision)
+    if backend == "onnxruntime":
+        return OnnxRuntimeRain(onnx, threads)
+    raise MemderainError(f"no ONNX runtime backend named {backend!r}")

@@ -1,0 +1,122 @@
+"""Inference backends (OpenVINO, ONNX Runtime): same outputs as PyTorch on odd sizes, grey and
+RGBA images, through tiling; `auto` resolution; one-line errors for missing backends."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from memderain.checkpoint import save_checkpoint
+from memderain.cli import main
+from memderain.config import ModelConfig
+from memderain.errors import MemderainError
+from memderain.inference import backends
+from memderain.inference.predictor import Derainer, load_model
+from memderain.model import MemDerain
+
+INSTALLED = [b for b in ("openvino", "onnxruntime") if backends.is_installed(b)]
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    torch.manual_seed(3)
+    model = MemDerain(ModelConfig(channels=8, num_items=4, nonnegative_rain=True))
+    with torch.no_grad():  # a non-trivial memory and decoder, so outputs depend on both
+        model.memory.items.copy_(torch.nn.functional.normalize(torch.randn(4, 8), dim=1))
+    return save_checkpoint(tmp_path_factory.mktemp("w") / "tiny.pt", model)
+
+
+@pytest.fixture(scope="module")
+def reference(ckpt):
+    return Derainer(ckpt, backend="torch")
+
+
+@pytest.mark.parametrize("backend", INSTALLED)
+@pytest.mark.parametrize("size", [(37, 53), (130, 301)])
+def test_backend_matches_torch_on_odd_sizes(ckpt, reference, backend, size):
+    x = torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(1))
+    ours = Derainer(ckpt, backend=backend)
+    assert ours.backend == backend
+    b_ref, r_ref = reference.derain_tensor(x)
+    b, r = ours.derain_tensor(x)
+    assert float((b - b_ref).abs().max()) < 1e-4
+    assert float((r - r_ref).abs().max()) < 1e-4
+    assert float(r_ref.abs().max()) > 1e-3  # the comparison is not between two zero maps
+
+
+@pytest.mark.parametrize("backend", INSTALLED)
+def test_backend_grey_rgba_and_tiles_match_torch(ckpt, reference, backend):
+    rng = np.random.default_rng(2)
+    ours = Derainer(ckpt, backend=backend)
+    grey = rng.integers(0, 256, (45, 61), dtype=np.uint8)
+    rgba = rng.random((50, 70, 4), dtype=np.float32)
+    assert np.abs(ours.derain(grey).astype(int) - reference.derain(grey).astype(int)).max() <= 1
+    out = ours.derain(rgba)
+    assert np.abs(out - reference.derain(rgba)).max() < 1e-4
+    assert np.array_equal(out[..., 3], rgba[..., 3])  # alpha untouched
+    big = torch.rand(1, 3, 130, 301, generator=torch.Generator().manual_seed(4))
+    tiled = ours.derain_tensor(big, tile=64)[0]
+    assert float((tiled - reference.derain_tensor(big, tile=64)[0]).abs().max()) < 1e-4
+    if backend == "openvino":  # tiles of one size share one compiled model
+        shapes = list(ours._backend_rain._compiled)
+        assert len(shapes) <= backends.SHAPE_CACHE
+        assert (1, 3, 64, 64) in shapes
+
+
+def test_auto_prefers_openvino_then_onnxruntime_then_torch(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    have = {"openvino": True, "onnxruntime": True}
+    monkeypatch.setattr(backends, "is_installed", lambda b: b == "torch" or have[b])
+    assert backends.resolve_backend("auto", cpu) == "openvino"
+    assert backends.resolve_backend("auto", cuda) == "torch"
+    have["openvino"] = False
+    assert backends.resolve_backend("auto", cpu) == "onnxruntime"
+    have["onnxruntime"] = False
+    assert backends.resolve_backend("auto", cpu) == "torch"
+
+
+def test_missing_backend_is_a_one_line_error_naming_the_extra(monkeypatch, ckpt, tmp_path,
+                                                               capsys):
+    monkeypatch.setattr(backends, "is_installed", lambda b: b == "torch")
+    with pytest.raises(MemderainError, match=r'pip install "memderain\[openvino\]"'):
+        backends.resolve_backend("openvino", torch.device("cpu"))
+    with pytest.raises(MemderainError, match=r"memderain\[export\]"):
+        Derainer(ckpt, backend="onnxruntime")
+    assert load_model(ckpt).backend == "torch"  # auto falls back
+    img = tmp_path / "a.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(img)
+    code = main(["derain", str(img), "-o", str(tmp_path / "o"), "--weights", str(ckpt),
+                 "--backend", "openvino"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err.count("\n") == 0 and "memderain[openvino]" in err
+    with pytest.raises(MemderainError, match="runs on the CPU"):
+        monkeypatch.setattr(backends, "is_installed", lambda b: True)
+        backends.resolve_backend("openvino", torch.device("cuda"))
+
+
+@pytest.mark.parametrize("backend", INSTALLED)
+def test_cli_backends_write_the_same_image(ckpt, tmp_path, capsys, backend):
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    img = tmp_path / "in.png"
+    Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(img)
+    outs = {}
+    for b in ("torch", backend):
+        assert main(["derain", str(img), "-o", str(tmp_path / b), "--weights", str(ckpt),
+                     "--backend", b]) == 0
+        assert f"backend: {b}" in capsys.readouterr().err
+        outs[b] = np.asarray(Image.open(tmp_path / b / "in.png")).astype(int)
+    assert np.abs(outs["torch"] - outs[backend]).max() <= 1
+
+
+def test_info_names_the_backend(capsys, monkeypatch):
+    assert main(["info", "--backend", "torch"]) == 0
+    assert "backend: torch" in capsys.readouterr().out
+    monkeypatch.setattr(backends, "is_installed", lambda b: b in ("torch", "onnxruntime"))
+    if backends.importlib.util.find_spec("onnxruntime"):
+        assert main(["info"]) == 0
+        assert "backend: onnxruntime" in capsys.readouterr().out
