@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
+from PIL import Image
 
 from memderain.checkpoint import load_checkpoint, model_from_checkpoint
 from memderain.cli import main
@@ -234,13 +236,20 @@ def test_cli_train_then_resume_and_errors(scenes, tmp_path, capsys, monkeypatch)
 # -- learning -----------------------------------------------------------------------------
 @pytest.mark.slow
 def test_training_removes_rain_on_held_out_scenes(tmp_path):
-    """150 steps of the `official` recipe on 8 synthetic 64 px scenes (C=16 network): on 4
-    held-out scenes the de-rained frames must be >= 5 dB closer (PSNR) to the clean
-    background than the rainy inputs are. (Measured: about +14 dB at 200 steps.)"""
+    """150 steps of the `official` recipe on 8 synthetic 64 px scenes with 4 px wide streaks
+    (C=16 network): on 4 held-out scenes the de-rained frames must be >= 8 dB closer (PSNR) to
+    the clean background than the rainy inputs, and >= 5 dB better than the best trivial 3x3
+    filter (median, min, opening) of the same inputs. Streaks this wide defeat those filters;
+    thin 1 px streaks would not (a 3x3 min filter gained ~15 dB on them). Measured: input 17.9,
+    best filter 21.4, model 30.5 dB."""
+    from memderain.evaluation.metrics import psnr
+    from memderain.evaluation.trivial import TRIVIAL_FILTERS
     from memderain.training.validate import find_val_pairs, validate
 
-    train = make_scenes(tmp_path / "train", scenes=8, frames=6, size=64, seed=1)
-    test = make_scenes(tmp_path / "test", scenes=4, frames=2, size=64, seed=2)
+    train = make_scenes(tmp_path / "train", scenes=8, frames=6, size=64, seed=1, width=4,
+                        density=0.003)
+    test = make_scenes(tmp_path / "test", scenes=4, frames=2, size=64, seed=2, width=4,
+                       density=0.003)
     cfg = load_experiment("official", [
         "train.steps=150", "train.batch_size=8", "data.crop_size=64", "model.channels=16",
         "model.num_items=8", "data.num_workers=0", "data.cache=true", "optim.lr=1e-3",
@@ -248,8 +257,14 @@ def test_training_removes_rain_on_held_out_scenes(tmp_path):
     ], {"data.root": str(train / "frames")})
     tr = Trainer(cfg, tmp_path / "run", argv=["t"])
     tr.fit()
-    res = validate(tr.model, find_val_pairs(test, 10, 2), torch.device("cpu"))
-    assert res["psnr"] >= res["psnr_input"] + 5.0, res
+    pairs = find_val_pairs(test, 10, 2)
+    res = validate(tr.model, pairs, torch.device("cpu"))
+    read = lambda p: np.asarray(Image.open(p).convert("RGB"))  # noqa: E731
+    best_filter = max(
+        float(np.mean([psnr(fn(read(p.rainy)), read(p.clean), "y") for p in pairs]))
+        for fn in TRIVIAL_FILTERS.values())
+    assert res["psnr"] >= res["psnr_input"] + 8.0, res
+    assert res["psnr"] >= best_filter + 5.0, (res, best_filter)
 
 
 @pytest.mark.slow
