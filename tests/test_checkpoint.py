@@ -59,6 +59,17 @@ def test_mismatched_config_is_reported(tmp_path, tiny_config):
         load_state_into(other, load_checkpoint(path))
 
 
-def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, tiny_config):
+def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, tiny_config, monkeypatch):
     save_checkpoint(tmp_path / "a.pt", MemDerain(tiny_config))
     assert [p.name for p in tmp_path.iterdir()] == ["a.pt"]
+    before = (tmp_path / "a.pt").read_bytes()
+
+    def crash_mid_write(obj, fh, *args, **kwargs):  # a kill / full disk halfway through
+        fh.write(before[: len(before) // 2])
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(torch, "save", crash_mid_write)
+    with pytest.raises(OSError, match="No space"):
+        save_checkpoint(tmp_path / "a.pt", MemDerain(tiny_config))
+    assert (tmp_path / "a.pt").read_bytes() == before  # the old checkpoint survives intact
+    assert [p.name for p in tmp_path.iterdir()] == ["a.pt"]  # and no half-written temp file

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -137,8 +138,24 @@ def test_total_is_weighted_sum_and_zero_weights_skip_terms():
     )
     assert set(terms_sb) == {"b", "s"}
     assert total_sb.item() == pytest.approx((terms["b"] + 0.1 * terms["s"]).item(), rel=1e-6)
-    # official extras
+    # official extras: their values, checked independently, and their weights in the total
     cfg_off = LossConfig(lambda_ssim=0.5, lambda_compact=0.01)
     items = torch.nn.functional.normalize(torch.randn(4, 8, generator=g), dim=1)
-    _, terms_off = siamese_loss(cfg_off, i_w, i_v, out_w, out_v, items=items)
+    total_off, terms_off = siamese_loss(cfg_off, i_w, i_v, out_w, out_v, items=items)
     assert {"ssim", "compact"} <= set(terms_off)
+    from skimage.metrics import structural_similarity
+
+    b01 = [((o.background + 1) / 2).numpy() for o in (out_w, out_v)]
+    ssim_ref = np.mean([  # Gaussian 11x11, sigma 1.5, population covariance (Wang et al.)
+        structural_similarity(b01[0][n], b01[1][n], channel_axis=0, data_range=1.0,
+                              gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+        for n in range(2)])
+    assert terms_off["ssim"].item() == pytest.approx(1 - ssim_ref, abs=1e-5)
+    q = torch.cat([q_w, q_v]).permute(0, 2, 3, 1).reshape(-1, 8)
+    q = q / q.norm(dim=1, keepdim=True)
+    nearest_sq = [min(float(((qi - it) ** 2).mean()) for it in items) for qi in q]
+    assert terms_off["compact"].item() == pytest.approx(np.mean(nearest_sq), rel=1e-5)
+    expected_off = sum(w * terms_off[k] for k, w in (
+        ("b", cfg_off.lambda_b), ("s", cfg_off.lambda_s), ("c", cfg_off.lambda_c),
+        ("w", cfg_off.lambda_w), ("ssim", 0.5), ("compact", 0.01)))
+    assert total_off.item() == pytest.approx(float(expected_off), rel=1e-6)

@@ -61,8 +61,30 @@ def test_paper_preset_has_the_paper_settings():
 
 @pytest.mark.parametrize("name", preset_names())
 def test_every_preset_loads(name):
+    """Every value a preset sets (after its `base:` chain) arrives in the typed config, and
+    the model it describes builds with the stated channels and memory size."""
+    from memderain.model import build_model
+    from memderain.training.config import experiment_to_dict, load_config_dict
+
     cfg = load_experiment(name)
     assert cfg.name == name
+    resolved = experiment_to_dict(cfg)
+
+    def leaves(d, prefix=()):
+        for k, v in d.items():
+            yield from leaves(v, prefix + (k,)) if isinstance(v, dict) else [(prefix + (k,), v)]
+
+    for keys, value in leaves(load_config_dict(name)):
+        got = resolved
+        for k in keys:
+            got = got[k]
+        want = list(value) if isinstance(value, tuple) else value
+        assert got == pytest.approx(want) if isinstance(want, float) else got == want, keys
+    model = build_model(cfg.model)
+    assert model.config == cfg.model
+    assert (model.memory is not None) == cfg.model.use_memory
+    if cfg.model.use_memory:
+        assert tuple(model.memory.items.shape) == (cfg.model.num_items, cfg.model.channels)
 
 
 def test_ablation_presets_select_the_right_terms():
@@ -199,6 +221,21 @@ def test_pseudo_gt_baseline_grad_clip_validation_and_tensorboard(scenes, tmp_pat
     assert set(seen[0]) >= {"loss/total", "loss/l1", "grad_norm", "lr"}
     assert summary["validation"]["images"] == 1 and math.isfinite(summary["validation"]["psnr"])
     assert (tmp_path / "ba" / "best.pt").is_file() and (tmp_path / "ba" / "last.pt").is_file()
+    # the reported validation PSNR is that of the model in best.pt on the validation pair,
+    # recomputed here independently of the trainer
+    from memderain.evaluation.metrics import psnr
+    from memderain.inference.predictor import Derainer
+    from memderain.training.validate import find_val_pairs
+
+    (pair,) = find_val_pairs(scenes, 1, 1)
+    best = Derainer(tmp_path / "ba" / "best.pt", backend="torch")
+    assert best.model.memory is None  # B_a: no memory
+    rainy = np.asarray(Image.open(pair.rainy).convert("RGB"))
+    clean = np.asarray(Image.open(pair.clean).convert("RGB"))
+    out = best.derain(rainy.astype(np.float32) / 255)
+    assert summary["validation"]["psnr"] == pytest.approx(
+        psnr(out, clean.astype(np.float32) / 255), abs=0.05)
+    assert summary["validation"]["psnr_input"] == pytest.approx(psnr(rainy, clean), abs=1e-6)
     acc = EventAccumulator(str(tmp_path / "ba" / "tb")).Reload()
     tags = acc.Tags()
     assert {"loss/total", "lr", "val/psnr", "perf/pairs_per_s"} <= set(tags["scalars"])

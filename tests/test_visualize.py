@@ -12,6 +12,7 @@ from PIL import Image
 
 from memderain.checkpoint import save_checkpoint
 from memderain.cli import main
+from memderain.cli.visualize import load_image01
 from memderain.errors import MemderainError
 from memderain.model import build_model
 from memderain.visualize import capture_features, plot_features, plot_read_maps, tsne_plot
@@ -137,6 +138,13 @@ def test_cli_writes_all_three(model, image_file, tmp_path):
     assert names == ["rain_features.png", "rain_memory.png", "rain_memory_item00.png",
                      "rain_memory_item03.png", "tsne.png"]
     assert png_size(out / "rain_memory_item03.png") == (W, H)
+    # each overlay shows its own item's read weights: the pictures differ where the maps do
+    item0, item3 = (np.asarray(Image.open(out / f"rain_memory_item0{m}.png").convert("RGB"),
+                               dtype=np.float32) for m in (0, 3))
+    with torch.no_grad():
+        alpha = model(load_image01(img, 512)[None] * 2 - 1).read_weights[0]
+    assert float((alpha[0] - alpha[3]).abs().max()) > 1e-3
+    assert np.abs(item0 - item3).mean() > 1.0
     assert main(["visualize", "memory", str(tmp_path / "missing.png"), *base]) == 1
     small = ["--weights", str(ckpt), "-o", str(tmp_path / "small"), "--max-side", "30"]
     assert main(["visualize", "memory", str(img), "--items", "1", *small]) == 0
@@ -175,3 +183,17 @@ def test_cli_grid(model, image_file, tmp_path):
     assert main(["visualize", "grid", str(img), *base, "--overwrite"]) == 0
     assert png_size(out / "grid.png") == (3 * PANEL_PX, PANEL_PX + TITLE_PX)
     assert main(["visualize", "grid", str(img), "--clean", str(img), str(img), *base]) == 1
+    # --peer: a column with the peer's output (here pure red) between ours and |R|
+    peer = tmp_path / "peer"
+    peer.mkdir()
+    Image.fromarray(np.full((H, W, 3), (255, 0, 0), np.uint8)).save(peer / img.name)
+    assert main(["visualize", "grid", str(img), "--peer", str(peer), "--peer-label", "MOSS",
+                 *base, "--overwrite"]) == 0
+    grid = np.asarray(Image.open(out / "grid.png").convert("RGB")).astype(int)
+    assert grid.shape[1] == 4 * PANEL_PX
+    centre = lambda c: grid[TITLE_PX + PANEL_PX // 2, c * PANEL_PX + PANEL_PX // 2]  # noqa: E731
+    assert tuple(centre(2)) == (255, 0, 0)  # the peer panel
+    assert all(tuple(centre(c)) != (255, 0, 0) for c in (0, 1, 3))
+    (peer / img.name).unlink()
+    assert main(["visualize", "grid", str(img), "--peer", str(peer), *base,
+                 "--overwrite"]) == 1  # no peer output for the image: one-line error
