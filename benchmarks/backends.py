@@ -29,12 +29,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speed import flop_count, matmul_peak  # noqa: E402  (the benchmarks folder)
+from speed import flop_count, matmul_peak
 
-from memderain.evaluation.metrics import psnr  # noqa: E402
-from memderain.inference.backends import is_installed  # noqa: E402
-from memderain.inference.predictor import Derainer  # noqa: E402
-from memderain.weights import default_weights_path  # noqa: E402
+from memderain.evaluation.metrics import psnr
+from memderain.inference.backends import is_installed
+from memderain.inference.predictor import Derainer
+from memderain.weights import default_weights_path
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

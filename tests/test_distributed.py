@@ -36,7 +36,7 @@ def _retry_on_port_clash(run, attempts: int = 3):
     for i in range(attempts):
         try:
             return run(_free_port())
-        except Exception as exc:  # noqa: BLE001 - re-raised unless it is a port clash
+        except Exception as exc:
             text = str(exc).lower()
             if i == attempts - 1 or not ("address already in use" in text or "eaddrinuse" in text):
                 raise

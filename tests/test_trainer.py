@@ -296,7 +296,7 @@ def test_training_removes_rain_on_held_out_scenes(tmp_path):
     tr.fit()
     pairs = find_val_pairs(test, 10, 2)
     res = validate(tr.model, pairs, torch.device("cpu"))
-    read = lambda p: np.asarray(Image.open(p).convert("RGB"))  # noqa: E731
+    read = lambda p: np.asarray(Image.open(p).convert("RGB"))
     best_filter = max(
         float(np.mean([psnr(fn(read(p.rainy)), read(p.clean), "y") for p in pairs]))
         for fn in TRIVIAL_FILTERS.values())

@@ -191,7 +191,7 @@ def test_cli_grid(model, image_file, tmp_path):
                  *base, "--overwrite"]) == 0
     grid = np.asarray(Image.open(out / "grid.png").convert("RGB")).astype(int)
     assert grid.shape[1] == 4 * PANEL_PX
-    centre = lambda c: grid[TITLE_PX + PANEL_PX // 2, c * PANEL_PX + PANEL_PX // 2]  # noqa: E731
+    centre = lambda c: grid[TITLE_PX + PANEL_PX // 2, c * PANEL_PX + PANEL_PX // 2]
     assert tuple(centre(2)) == (255, 0, 0)  # the peer panel
     assert all(tuple(centre(c)) != (255, 0, 0) for c in (0, 1, 3))
     (peer / img.name).unlink()
