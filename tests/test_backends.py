@@ -120,3 +120,13 @@ def test_info_names_the_backend(capsys, monkeypatch):
     if backends.importlib.util.find_spec("onnxruntime"):
         assert main(["info"]) == 0
         assert "backend: onnxruntime" in capsys.readouterr().out
+
+
+@pytest.mark.skipif("openvino" not in INSTALLED, reason="OpenVINO is not installed")
+def test_openvino_bf16_is_close_and_torch_refuses_it(ckpt, reference):
+    x = torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(6))
+    fast = Derainer(ckpt, backend="openvino", precision="bf16")
+    diff = float((fast.derain_tensor(x)[0] - reference.derain_tensor(x)[0]).abs().max())
+    assert diff < 0.02  # bf16 (where the CPU has it) stays within a few grey levels
+    with pytest.raises(MemderainError, match="needs --backend openvino"):
+        Derainer(ckpt, backend="torch", precision="bf16")

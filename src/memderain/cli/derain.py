@@ -83,6 +83,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="inference backend: auto (OpenVINO on CPU if installed, else ONNX "
                         "Runtime, else PyTorch; PyTorch on CUDA), torch, openvino, onnxruntime")
+    p.add_argument("--precision", default="f32", choices=("f32", "bf16"),
+                   help="OpenVINO arithmetic: f32 (default, same output as PyTorch) or bf16 "
+                        "(about 4x faster on CPUs with AMX-BF16; within 1 grey level)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument(
         "--suffix",
@@ -313,7 +316,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"memderain derain: nothing to do ({len(errors)} error(s))", file=sys.stderr)
         return 1
     derainer = load_model(args.weights, device=args.device, tile=args.tile, overlap=args.overlap,
-                          backend=args.backend)
+                          backend=args.backend, precision=args.precision)
     name = derainer.checkpoint_meta.get("name")
     print(
         f"weights: {derainer.checkpoint_path}{f' ({name})' if name else ''}; "

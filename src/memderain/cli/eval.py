@@ -75,6 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="inference backend (default auto: OpenVINO on CPU if installed, else "
                         "ONNX Runtime, else PyTorch)")
+    p.add_argument("--precision", default="f32", choices=("f32", "bf16"),
+                   help="OpenVINO arithmetic: f32 (default, same output as PyTorch) or bf16 "
+                        "(about 4x faster on CPUs with AMX-BF16; within 1 grey level)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -82,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # ----------------------------------------------------------------------------- model
 def load_derain(weights: Path | None, device: str | None, tile: int | None,
-                backend: str = "auto"):
+                backend: str = "auto", precision: str = "f32"):
     """(derain function uint8 HxWx3 -> uint8 HxWx3, checkpoint path) for ``weights`` or the
     shipped model, via ``memderain.load_model`` (the same code path as ``memderain derain``)."""
     import memderain
@@ -95,7 +98,7 @@ def load_derain(weights: Path | None, device: str | None, tile: int | None,
     if not Path(path).is_file():
         raise MemderainError(f"checkpoint not found: {path}")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    derainer = memderain.load_model(path, device=device, backend=backend)
+    derainer = memderain.load_model(path, device=device, backend=backend, precision=precision)
     return (lambda rgb: derainer.derain(rgb, tile=tile)), Path(path)
 
 
@@ -104,7 +107,8 @@ def _method_and_model(args) -> tuple[str, object, Path | None]:
         if args.weights:
             raise MemderainError(f"--baseline {args.baseline} and --weights exclude each other")
         return args.name or args.baseline, TRIVIAL_FILTERS.get(args.baseline), None
-    derain, path = load_derain(args.weights, args.device, args.tile, args.backend)
+    derain, path = load_derain(args.weights, args.device, args.tile, args.backend,
+                               args.precision)
     if args.name:
         return args.name, derain, path
     from memderain.checkpoint import load_checkpoint
