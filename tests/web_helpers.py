@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 
 import numpy as np
@@ -47,8 +46,12 @@ def reference_derain(model, image: Image.Image) -> np.ndarray:
 
 
 def build_app(ckpt, **limits):
+    from memderain.cli import build_parser
     from memderain.cli.serve import build
 
-    args = argparse.Namespace(weights=str(ckpt), device="cpu", max_mb=limits.get("max_mb", 10),
-                              max_megapixels=limits.get("max_megapixels", 4.0), tile=None)
+    # the real parser, so every option `serve` has gets its default
+    args = build_parser().parse_args([
+        "serve", "--weights", str(ckpt), "--device", "cpu",
+        "--max-mb", str(limits.get("max_mb", 10)),
+        "--max-megapixels", str(limits.get("max_megapixels", 4.0))])
     return build(args)

@@ -53,33 +53,6 @@ def pad_to_multiple_traceable(x: torch.Tensor, multiple: int = SIZE_MULTIPLE) ->
     return x.index_select(3, _pad_index(w, tw, reflect))
 
 
-class ExportWrapper(nn.Module):
-    """[0, 1] image in, [0, 1] de-rained image out; the forward of MemDerain in eval mode."""
-
-    def __init__(self, model: MemDerain) -> None:
-        super().__init__()
-        self.model = model.eval()
-
-    def forward(self, image01: torch.Tensor) -> torch.Tensor:
-        m = self.model
-        image = image01 * 2.0 - 1.0  # [0, 1] -> [-1, 1] (Sec. III-E)
-        skips, query = m.encoder(pad_to_multiple_traceable(image))
-        if m.memory is not None:
-            p_hat, _ = m.memory.read(query)  # Eq. 2-4, read only
-            bottleneck = torch.cat([query, p_hat], dim=1)
-        else:
-            bottleneck = query
-        rain = m.decoder(skips, bottleneck)
-        shape = torch._shape_as_tensor(image)
-        rain = rain[:, :, : shape[2], : shape[3]]  # crop the padding
-        if m.config.nonnegative_rain:
-            rain = rain.clamp(min=0.0)
-        background = image - rain  # Eq. 1
-        if m.config.clamp_background:
-            background = background.clamp(-1.0, 1.0)
-        return (background + 1.0) * 0.5
-
-
 class RainWrapper(nn.Module):
     """The network part that inference backends run: image in [-1, 1] (N, 3, H, W), any H and
     W -> rain layer R_hat (N, 3, H, W) in the same units (output constraints applied), i.e.
@@ -104,6 +77,17 @@ class RainWrapper(nn.Module):
         if m.config.nonnegative_rain:
             rain = rain.clamp(min=0.0)
         return rain
+
+
+class ExportWrapper(RainWrapper):
+    """[0, 1] image in, [0, 1] de-rained image out; the forward of MemDerain in eval mode."""
+
+    def forward(self, image01: torch.Tensor) -> torch.Tensor:
+        image = image01 * 2.0 - 1.0  # [0, 1] -> [-1, 1] (Sec. III-E)
+        background = image - super().forward(image)  # Eq. 1
+        if self.model.config.clamp_background:
+            background = background.clamp(-1.0, 1.0)
+        return (background + 1.0) * 0.5
 
 
 def onnx_bytes(module: nn.Module, example_size: tuple[int, int] = (64, 64)) -> bytes:

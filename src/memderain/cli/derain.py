@@ -26,9 +26,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from memderain.cli.options import add_backend_options
 from memderain.errors import MemderainError
 from memderain.inference.animated import GIF_EXTENSIONS
-from memderain.inference.backends import BACKENDS
 from memderain.inference.io import IMAGE_EXTENSIONS, read_image, write_image
 from memderain.inference.predictor import Derainer, load_model
 from memderain.inference.tiling import DEFAULT_OVERLAP
@@ -80,12 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help=f"tile overlap in pixels (default {DEFAULT_OVERLAP})",
     )
-    p.add_argument("--backend", default="auto", choices=BACKENDS,
-                   help="inference backend: auto (OpenVINO on CPU if installed, else ONNX "
-                        "Runtime, else PyTorch; PyTorch on CUDA), torch, openvino, onnxruntime")
-    p.add_argument("--precision", default="f32", choices=("f32", "bf16"),
-                   help="OpenVINO arithmetic: f32 (default, same output as PyTorch) or bf16 "
-                        "(about 4x faster on CPUs with AMX-BF16; within 1 grey level)")
+    add_backend_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument(
         "--suffix",

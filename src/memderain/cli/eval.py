@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from memderain.cli.options import add_backend_options
 from memderain.errors import MemderainError
 from memderain.evaluation.benchmarks import LAYOUTS, open_benchmark
 from memderain.evaluation.metrics import ALL_METRICS, STANDARD_METRICS
@@ -31,7 +32,6 @@ from memderain.evaluation.runner import (
     write_summary,
 )
 from memderain.evaluation.trivial import TRIVIAL_FILTERS
-from memderain.inference.backends import BACKENDS
 
 METRIC_SETS = {"standard": STANDARD_METRICS, "all": ALL_METRICS}
 LABELS = {"psnr_y": "PSNR (Y)", "ssim_y": "SSIM (Y)", "psnr_rgb": "PSNR (RGB)",
@@ -72,12 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tile", type=int, help="de-rain in tiles of N pixels (large images)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if "
                                                   "available)")
-    p.add_argument("--backend", default="auto", choices=BACKENDS,
-                   help="inference backend (default auto: OpenVINO on CPU if installed, else "
-                        "ONNX Runtime, else PyTorch)")
-    p.add_argument("--precision", default="f32", choices=("f32", "bf16"),
-                   help="OpenVINO arithmetic: f32 (default, same output as PyTorch) or bf16 "
-                        "(about 4x faster on CPUs with AMX-BF16; within 1 grey level)")
+    add_backend_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from memderain.cli.options import add_backend_options
 from memderain.errors import MemderainError
 from memderain.web.server import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
@@ -15,10 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--weights", help="checkpoint (default: the shipped model)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--backend", default="auto",
-                   choices=("auto", "torch", "openvino", "onnxruntime"),
-                   help="inference backend (default auto: OpenVINO on CPU if installed, else "
-                        "ONNX Runtime, else PyTorch)")
+    add_backend_options(p, precision=False)
     p.add_argument("--max-mb", type=float, default=DEFAULT_MAX_BYTES / 2**20,
                    help="largest accepted upload in MiB (default %(default).0f)")
     p.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6,

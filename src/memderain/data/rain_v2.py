@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -50,7 +50,13 @@ import torch.nn.functional as F
 from PIL import Image
 
 from memderain.config import ConfigError
-from memderain.data.synthetic_rain import RainyScene, haze_field, streak_kernels
+from memderain.data.synthetic_rain import (
+    RainyScene,
+    check_ranges,
+    haze_field,
+    scene_size,
+    streak_kernels,
+)
 
 Range = tuple[float, float]
 
@@ -90,13 +96,7 @@ class RainV2Config:
     reference_size: int = 512
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, tuple):
-                if len(v) != 2 or not all(isinstance(x, (int, float)) for x in v):
-                    raise ConfigError(f"rain.{f.name} must be a [low, high] pair, got {v!r}")
-                if v[0] > v[1] or v[0] < 0:
-                    raise ConfigError(f"rain.{f.name} needs 0 <= low <= high, got {list(v)}")
+        check_ranges(self)
         for name in ("near_prob", "veil_prob", "noise_prob", "jpeg_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"rain.{name} must lie in [0, 1], got {getattr(self, name)}")
@@ -367,11 +367,7 @@ def synthesize_v2(background: torch.Tensor, num_frames: int, cfg: RainV2Config,
     ``RainyScene.rain`` is the streak opacity alpha (T, 1, H, W); where it is 0 and the scene has
     no veil, noise or JPEG, the frame equals the background exactly.
     """
-    if background.ndim != 3 or background.shape[0] != 3:
-        raise ValueError(f"background must be (3, H, W), got {tuple(background.shape)}")
-    if num_frames < 1:
-        raise ValueError("num_frames must be >= 1")
-    size = (background.shape[1], background.shape[2])
+    size = scene_size(background, num_frames)
     params = sample_params(cfg, num_frames, size, generator)
     alpha = render_alpha(params, size, generator)
     veil_map = _veil_maps(size, num_frames, generator)

@@ -35,9 +35,20 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from memderain.config import ConfigError, config_from_dict, config_to_dict, load_yaml
+from memderain.config import ConfigError
 
 Range = tuple[float, float]
+
+
+def check_ranges(cfg) -> None:
+    """Every tuple field of a rain config dataclass is a [low, high] pair with 0 <= low <= high."""
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        if isinstance(v, tuple):
+            if len(v) != 2 or not all(isinstance(x, (int, float)) for x in v):
+                raise ConfigError(f"rain.{f.name} must be a [low, high] pair, got {v!r}")
+            if v[0] > v[1] or v[0] < 0:
+                raise ConfigError(f"rain.{f.name} needs 0 <= low <= high, got {list(v)}")
 
 
 @dataclass(frozen=True)
@@ -66,13 +77,7 @@ class RainConfig:
     reference_size: int = 512  # longer image side at which lengths / widths are given
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, tuple):
-                if len(v) != 2 or not all(isinstance(x, (int, float)) for x in v):
-                    raise ConfigError(f"rain.{f.name} must be a [low, high] pair, got {v!r}")
-                if v[0] > v[1] or v[0] < 0:
-                    raise ConfigError(f"rain.{f.name} needs 0 <= low <= high, got {list(v)}")
+        check_ranges(self)
         for name in ("angle_jitter", "density_jitter", "length_jitter", "brightness_jitter",
                      "illumination"):
             if not 0 <= getattr(self, name) < (90 if name == "angle_jitter" else 1):
@@ -116,25 +121,19 @@ RAIN_PRESETS: dict[str, RainConfig] = {
 
 
 def rain_config(spec: str | Path | RainConfig) -> RainConfig:
-    """A preset name, a YAML file, or a RainConfig -> RainConfig.
+    """A v1 preset name, a YAML file, or a RainConfig -> RainConfig.
 
     A YAML file holds RainConfig fields, optionally with ``preset: NAME`` to start from a
-    preset and override some fields; unknown keys are an error.
+    preset and override some fields; unknown keys are an error. Settings of rain engine v2 are
+    refused here: :func:`memderain.data.rain.rain_config` takes both engines.
     """
-    if isinstance(spec, RainConfig):
-        return spec
-    name = str(spec)
-    if name in RAIN_PRESETS:
-        return RAIN_PRESETS[name]
-    if not name.lower().endswith((".yaml", ".yml")):
-        raise ConfigError(f"unknown rain setting {name!r}: use one of {sorted(RAIN_PRESETS)} "
-                          "or a .yaml file")
-    data = load_yaml(name)
-    base = data.pop("preset", "mixed")
-    if base not in RAIN_PRESETS:
-        raise ConfigError(f"{name}: unknown preset {base!r}; choose from {sorted(RAIN_PRESETS)}")
-    merged = {**config_to_dict(RAIN_PRESETS[base]), **data}
-    return config_from_dict(RainConfig, merged, where=f"rain ({name})")
+    from memderain.data.rain import rain_config as any_rain_config
+
+    cfg = any_rain_config(spec)
+    if not isinstance(cfg, RainConfig):
+        raise ConfigError(f"{spec}: a rain engine v2 setting; render it with "
+                          "memderain.data.rain.synthesize")
+    return cfg
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -278,6 +277,15 @@ def composite(background: torch.Tensor, rain: torch.Tensor, params: RainParams,
     return out.clamp(0, 1)
 
 
+def scene_size(background: torch.Tensor, num_frames: int) -> tuple[int, int]:
+    """(H, W) of a (3, H, W) background; ValueError for a bad shape or frame count."""
+    if background.ndim != 3 or background.shape[0] != 3:
+        raise ValueError(f"background must be (3, H, W), got {tuple(background.shape)}")
+    if num_frames < 1:
+        raise ValueError("num_frames must be >= 1")
+    return (background.shape[1], background.shape[2])
+
+
 class RainyScene(NamedTuple):
     frames: torch.Tensor  # (T, 3, H, W) float in [0, 1]
     rain: torch.Tensor  # (T, 1, H, W) streak intensity in [0, 1]; mask = rain > 0
@@ -291,11 +299,7 @@ def synthesize(background: torch.Tensor, num_frames: int, config: RainConfig | s
     Deterministic for a given generator state; different frames get different streaks.
     """
     cfg = rain_config(config)
-    if background.ndim != 3 or background.shape[0] != 3:
-        raise ValueError(f"background must be (3, H, W), got {tuple(background.shape)}")
-    if num_frames < 1:
-        raise ValueError("num_frames must be >= 1")
-    size = (background.shape[1], background.shape[2])
+    size = scene_size(background, num_frames)
     params = sample_params(cfg, num_frames, size, generator)
     rain = render_streaks(params, size, generator)
     hmap = haze_field(size, generator)
