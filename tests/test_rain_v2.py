@@ -211,3 +211,18 @@ def test_synth_preview_writes_a_grid(tmp_path, capsys):
     assert err.count("\n") == 0 and "--overwrite" in err
     assert main(["synth", str(clean)]) == 1  # neither OUT nor --preview
     assert "OUT" in capsys.readouterr().err
+
+
+def test_static_veil_is_the_same_in_every_frame():
+    """veil_drift 0 (the training preset v2-timelapse): away from the streaks all frames are
+    identical, so Siamese training sees no global change to remove."""
+    bg = smooth_background()
+    c = cfg(density=(3e-4, 3e-4), veil_prob=1.0, veil=(0.2, 0.2), veil_drift=0.0, **ONE_LAYER)
+    scene = synthesize(bg, 5, c, gen(3))
+    assert bool((scene.params.veil == scene.params.veil[0]).all())
+    dry = (scene.rain == 0).all(dim=0, keepdim=True).expand_as(scene.frames)
+    ref = scene.frames[0:1].expand_as(scene.frames)
+    assert torch.equal(scene.frames[dry], ref[dry])
+    assert float((scene.frames[0] - bg).abs().mean()) > 0.01  # the veil is there
+    p = V2_PRESETS["v2-timelapse"]
+    assert p.veil_drift == 0 and p.noise_prob == 0
