@@ -226,3 +226,17 @@ def test_static_veil_is_the_same_in_every_frame():
     assert float((scene.frames[0] - bg).abs().mean()) > 0.01  # the veil is there
     p = V2_PRESETS["v2-timelapse"]
     assert p.veil_drift == 0 and p.noise_prob == 0
+
+
+def test_dry_frames_have_no_streaks_and_presets_without_them_render_as_before():
+    bg = background(5)
+    c = cfg(density=(2e-3, 2e-3), dry_prob=0.5, **ONE_LAYER)
+    scene = synthesize(bg, 12, c, gen(2))
+    dry = [(scene.rain[t] == 0).all().item() for t in range(12)]
+    assert 0 < sum(dry) < 12
+    for t in range(12):  # a dry frame is the background itself (no veil, noise, JPEG here)
+        assert torch.equal(scene.frames[t], bg) == dry[t]
+    # dry_prob 0 draws nothing extra: the test presets' scenes do not depend on this feature
+    a = synthesize(bg, 3, cfg(**ONE_LAYER), gen(9))
+    b = synthesize(bg, 3, cfg(dry_prob=0.0, **ONE_LAYER), gen(9))
+    assert torch.equal(a.frames, b.frames)
