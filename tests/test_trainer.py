@@ -376,3 +376,18 @@ def test_init_from_starts_with_the_checkpoints_weights_and_memory(scenes, tmp_pa
     missing = _cfg(scenes, "train.steps=2", f"train.init_from={tmp_path / 'nope.pt'}")
     with pytest.raises(MemderainError):
         Trainer(missing, tmp_path / "d", argv=["t"])
+
+
+def test_validation_of_a_rain_free_frame_stays_finite(tmp_path, tiny_config):
+    """A validation frame without rain equals its background: PSNR is capped, not inf."""
+    from memderain.model import MemDerain
+    from memderain.training.validate import PSNR_CAP, find_val_pairs, validate
+
+    bg = (np.random.default_rng(0).random((24, 32, 3)) * 255).astype(np.uint8)
+    for sub in ("frames/dry", "clean"):
+        (tmp_path / sub).mkdir(parents=True)
+    Image.fromarray(bg).save(tmp_path / "frames" / "dry" / "t000.png")
+    Image.fromarray(bg).save(tmp_path / "clean" / "dry.png")
+    res = validate(MemDerain(tiny_config), find_val_pairs(tmp_path, 5, 1), torch.device("cpu"))
+    assert res["psnr_input"] == PSNR_CAP
+    assert math.isfinite(res["psnr"]) and res["psnr"] <= PSNR_CAP

@@ -66,10 +66,13 @@ def _metric_fns():
         return psnr, ssim
 
 
+PSNR_CAP = 100.0  # dB for identical images (a rain-free validation frame), so means stay finite
+
+
 @torch.no_grad()
 def validate(model: nn.Module, pairs: list[ValPair], device: torch.device) -> dict[str, float]:
     """Mean PSNR / SSIM of the de-rained frames and of the rainy inputs against the clean
-    backgrounds. The model is used in eval mode (memory read only) and restored afterwards."""
+    backgrounds (PSNR capped at PSNR_CAP per image: a rain-free frame equals its background). The model is used in eval mode (memory read only) and restored afterwards."""
     psnr_fn, ssim_fn = _metric_fns()
     was_training = model.training
     model.eval()
@@ -82,9 +85,9 @@ def validate(model: nn.Module, pairs: list[ValPair], device: torch.device) -> di
                 raise MemderainError(f"--val: {pair.rainy} and {pair.clean} differ in size")
             x = (rainy * 2 - 1)[None].to(device)
             pred = ((model(x).background[0].float().cpu() + 1) / 2).clamp(0, 1)
-            sums["psnr"] += psnr_fn(pred, clean)
+            sums["psnr"] += min(psnr_fn(pred, clean), PSNR_CAP)
             sums["ssim"] += ssim_fn(pred, clean)
-            sums["psnr_input"] += psnr_fn(rainy, clean)
+            sums["psnr_input"] += min(psnr_fn(rainy, clean), PSNR_CAP)
             sums["ssim_input"] += ssim_fn(rainy, clean)
     finally:
         model.train(was_training)
