@@ -225,7 +225,7 @@ def test_static_veil_is_the_same_in_every_frame():
     assert torch.equal(scene.frames[dry], ref[dry])
     assert float((scene.frames[0] - bg).abs().mean()) > 0.01  # the veil is there
     p = V2_PRESETS["v2-timelapse"]
-    assert p.veil_drift == 0 and p.noise_prob == 0
+    assert p.veil_drift == 0 and p.noise_prob == 0 and p.jpeg_prob == 0 and p.dry_prob > 0
 
 
 def test_dry_frames_have_no_streaks_and_presets_without_them_render_as_before():
