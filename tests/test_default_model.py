@@ -54,5 +54,45 @@ def test_the_example_image_gets_clearer(tmp_path):
     assert written.stat().st_mode & 0o777 == 0o640  # 0666 & ~umask, not mkstemp's 0600
     out = _rgb(written)
     assert out.shape == rainy.shape
-    before, after = psnr(rainy, clean), psnr(out, clean)  # Y channel
-    assert after > before + 0.8, (before, after)  # measured: 23.60 -> 24.79 dB (unseen rain style)
+    # the CLI writes what the Python API computes (same backend choice: auto)
+    assert np.abs(out.astype(int) - load_model().derain(rainy).astype(int)).max() <= 1
+    # a sanity check only; the quality bar is test_beats_the_input_and_every_trivial_filter
+    # (on this photo a 3x3 opening gains more: 28.4 dB, see MODEL_CARD.md)
+    assert psnr(out, clean) > psnr(rainy, clean) + 0.5  # measured: 23.60 -> 24.79 dB
+
+
+QUALITY = Path(__file__).resolve().parent / "data" / "quality"
+
+
+def _quality_pairs():
+    return [(_rgb(p), _rgb(p.with_name(p.name.replace("_rainy", "_clean"))))
+            for p in sorted(QUALITY.glob("*_rainy.png"))]
+
+
+def test_beats_the_input_and_every_trivial_filter():
+    """On nine fixed test crops (tests/data/quality: light, heavy and held-out rain on test
+    photos), the shipped model's mean Y-PSNR beats the rainy input and the best 3x3 filter
+    (median, min, opening) by a stated margin. Measured (stage-3 model): input 28.23, median
+    25.16, min 21.09, opening 24.83, model 30.45 dB."""
+    from memderain.evaluation.trivial import TRIVIAL_FILTERS
+
+    pairs = _quality_pairs()
+    assert len(pairs) == 9
+    model = load_model(backend="torch")
+    mean = lambda f: float(np.mean([psnr(f(r), c) for r, c in pairs]))
+    best_trivial = max([mean(lambda r: r)] + [mean(f) for f in TRIVIAL_FILTERS.values()])
+    ours = mean(model.derain)
+    assert ours > best_trivial + 1.5, (ours, best_trivial)
+
+
+def test_rain_free_photos_stay_nearly_unchanged():
+    """The clean versions of the nine crops go through almost untouched: the model must not
+    darken or blur what has no rain. Measured (stage-3 model): PSNR(output, clean) 39.7 dB,
+    mean darkening 0.7 grey levels."""
+    model = load_model(backend="torch")
+    cleans = [c for _, c in _quality_pairs()]
+    outs = [model.derain(c) for c in cleans]
+    fidelity = float(np.mean([psnr(o, c) for o, c in zip(outs, cleans)]))
+    darkening = float(np.mean([(c.astype(float) - o).mean() for o, c in zip(outs, cleans)]))
+    assert fidelity > 37.0, fidelity
+    assert abs(darkening) < 1.5, darkening
