@@ -130,3 +130,14 @@ def test_openvino_bf16_is_close_and_torch_refuses_it(ckpt, reference):
     assert diff < 0.02  # bf16 (where the CPU has it) stays within a few grey levels
     with pytest.raises(MemderainError, match="needs --backend openvino"):
         Derainer(ckpt, backend="torch", precision="bf16")
+
+
+def test_a_backend_that_fails_to_load_is_one_line(monkeypatch, ckpt):
+    from memderain import export
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("unsupported CPU\nlong native trace...")
+
+    monkeypatch.setattr(export, "onnx_bytes", broken)
+    with pytest.raises(MemderainError, match=r"backend onnxruntime failed .*unsupported CPU\)"):
+        backends.build_rain_fn(MemDerain(ModelConfig(channels=8, num_items=4)), "onnxruntime")

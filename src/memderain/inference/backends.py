@@ -120,9 +120,16 @@ def build_rain_fn(model: torch.nn.Module, backend: str, threads: int | None = No
     """The function x[-1, 1] -> R_hat of ``model`` on a non-torch ``backend``."""
     from memderain.export import RainWrapper, onnx_bytes
 
-    onnx = onnx_bytes(RainWrapper(model))
-    if backend == "openvino":
-        return OpenVINORain(onnx, threads, precision)
-    if backend == "onnxruntime":
+    if backend not in ("openvino", "onnxruntime"):
+        raise MemderainError(f"no ONNX runtime backend named {backend!r}")
+    try:
+        onnx = onnx_bytes(RainWrapper(model))
+        if backend == "openvino":
+            return OpenVINORain(onnx, threads, precision)
         return OnnxRuntimeRain(onnx, threads)
-    raise MemderainError(f"no ONNX runtime backend named {backend!r}")
+    except MemderainError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MemderainError(f"backend {backend} failed to load the network ({first}); "
+                             "try --backend torch") from exc
