@@ -195,8 +195,8 @@ def expand_inputs(inputs: list[str], recursive: bool, output: str | None = None)
                 )
         elif path.is_file():
             scan.found.append((path, Path(path.name)))
-        elif _link_problem(path):
-            scan.errors.append(f"{arg}: {_link_problem(path)}")
+        elif problem := _link_problem(path):
+            scan.errors.append(f"{arg}: {problem}")
         elif glob.has_magic(arg):
             base = _glob_base(arg)
             matches = sorted(Path(m) for m in glob.glob(arg, recursive=recursive))
@@ -205,11 +205,13 @@ def expand_inputs(inputs: list[str], recursive: bool, output: str | None = None)
             for m in matches:
                 if m.is_dir():
                     _scan_folder(m, recursive, scan, out_dir)
-                elif _is_media(m) and _inside(m, below):
+                elif not _is_media(m):
+                    continue
+                elif _inside(m, below):
                     scan.in_output += 1
-                elif _is_media(m) and _link_problem(m):
-                    scan.errors.append(f"{m}: {_link_problem(m)}")
-                elif _is_media(m):
+                elif problem := _link_problem(m):
+                    scan.errors.append(f"{m}: {problem}")
+                else:
                     scan.found.append((m, m.relative_to(base) if recursive else Path(m.name)))
             if len(scan.found) == before:
                 scan.errors.append(f"{arg}: pattern matched no image files")

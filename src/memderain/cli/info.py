@@ -9,7 +9,7 @@ import torch
 
 from memderain.checkpoint import config_from_checkpoint, load_checkpoint
 from memderain.config import config_to_dict
-from memderain.inference.backends import describe_backend
+from memderain.inference.backends import BACKENDS, describe_backend
 from memderain.model import build_model, count_parameters
 from memderain.version import __version__
 from memderain.weights import default_weights_path
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="print version, parameter count, device and weights in use")
     p.add_argument("--weights", help="checkpoint to describe (default: the shipped model)")
     p.add_argument("--backend", default="auto",
-                   choices=("auto", "torch", "openvino", "onnxruntime"),
+                   choices=BACKENDS,
                    help="name the backend this choice resolves to (default auto)")
     p.set_defaults(func=run)
 

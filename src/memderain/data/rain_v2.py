@@ -52,13 +52,14 @@ from PIL import Image
 from memderain.config import ConfigError
 from memderain.data.synthetic_rain import (
     RainyScene,
+    Range,
+    _lerp,
+    _u,
     check_ranges,
     haze_field,
     scene_size,
     streak_kernels,
 )
-
-Range = tuple[float, float]
 
 _FWHM = 2.0 * math.sqrt(2.0 * math.log(2.0))  # Gaussian FWHM / sigma
 
@@ -183,14 +184,6 @@ class RainV2Params(NamedTuple):
     jpeg_quality: torch.Tensor  # (T,) int, 0 = no re-compression
 
 
-def _u(g: torch.Generator, *shape: int) -> torch.Tensor:
-    return torch.rand(shape, generator=g, dtype=torch.float64)
-
-
-def _lin(r: Range, u: torch.Tensor) -> torch.Tensor:
-    return r[0] + (r[1] - r[0]) * u
-
-
 def _log(r: Range, u: torch.Tensor) -> torch.Tensor:
     return torch.exp(math.log(r[0]) + (math.log(r[1]) - math.log(r[0])) * u)
 
@@ -206,13 +199,13 @@ def sample_params(cfg: RainV2Config, num_frames: int, size: tuple[int, int],
     grp = _u(g, 2, kmax + 1, nj)  # per-group angle offset and length factor
 
     sign = -1.0 if float(sc[0]) < 0.5 else 1.0
-    angle0 = sign * _lin(cfg.angle, sc[1])
+    angle0 = sign * _lerp(cfg.angle, sc[1])
     n_layers = min(kmax, int(cfg.layers[0] + math.floor(float(sc[2]) * (kmax - cfg.layers[0] + 1))))
-    s = _lin(cfg.layer_scale, sc[3])
+    s = _lerp(cfg.layer_scale, sc[3])
     length0 = _log(cfg.length, sc[4]) * px
     width0 = _log(cfg.width, sc[5]) * px
     dens0 = _log(cfg.density, sc[6]) / px ** 2
-    opac0 = _lin(cfg.opacity, sc[7])
+    opac0 = _lerp(cfg.opacity, sc[7])
     near = float(sc[8]) < cfg.near_prob
     veil_on = float(sc[9]) < cfg.veil_prob
     noise_on = float(sc[10]) < cfg.noise_prob
@@ -233,9 +226,9 @@ def sample_params(cfg: RainV2Config, num_frames: int, size: tuple[int, int],
     opac_k = opac0 * sk ** 0.5
     # near layer: large, defocused, transparent drops, few of them, a bit longer than the front
     length_k[kmax] = length0 * 1.3
-    sigma_k[kmax] = _lin(cfg.near_width, sc[12]) * px / _FWHM
+    sigma_k[kmax] = _lerp(cfg.near_width, sc[12]) * px / _FWHM
     dens_k[kmax] = dens0 * 0.15 if near else 0.0
-    opac_k[kmax] = _lin(cfg.near_opacity, sc[13])
+    opac_k[kmax] = _lerp(cfg.near_opacity, sc[13])
 
     # per group (K+1, J): own angle offset and length factor (per-streak variation)
     ang_off = cfg.streak_jitter * (2 * grp[0] - 1)
@@ -256,10 +249,10 @@ def sample_params(cfg: RainV2Config, num_frames: int, size: tuple[int, int],
     drift = 1 + cfg.veil_drift * (2 * float(sc[14]) - 1) * torch.linspace(-1, 1, t,
                                                                          dtype=torch.float64)
     flicker = 1 + cfg.veil_drift / 3 * (2 * fr[4] - 1)  # small per-frame change (0 if static)
-    veil = (_lin(cfg.veil, sc[15]) * drift * flicker).clamp(0, 1) \
+    veil = (_lerp(cfg.veil, sc[15]) * drift * flicker).clamp(0, 1) \
         if veil_on else torch.zeros(t, dtype=torch.float64)
     more = _u(g, 4)  # brightness, tint, noise level, JPEG quality
-    noise = torch.full((t,), float(_lin(cfg.noise, more[2])) if noise_on else 0.0)
+    noise = torch.full((t,), float(_lerp(cfg.noise, more[2])) if noise_on else 0.0)
     q = round(cfg.jpeg_quality[0] + (cfg.jpeg_quality[1] - cfg.jpeg_quality[0])
               * float(more[3]))
     if cfg.dry_prob > 0:  # drawn last and only then: presets without dry frames render as before
@@ -272,8 +265,8 @@ def sample_params(cfg: RainV2Config, num_frames: int, size: tuple[int, int],
         density=density.float(),
         opacity=opacity.float(),
         layer=layer,
-        brightness=torch.full((t,), float(_lin(cfg.brightness, more[0]))),
-        tint=torch.full((t,), float(_lin(cfg.tint, more[1]))),
+        brightness=torch.full((t,), float(_lerp(cfg.brightness, more[0]))),
+        tint=torch.full((t,), float(_lerp(cfg.tint, more[1]))),
         veil=veil.float(),
         noise=noise,
         jpeg_quality=torch.full((t,), q if jpeg_on else 0, dtype=torch.int64),

@@ -25,16 +25,16 @@ import torch
 from memderain.errors import MemderainError
 
 BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
-# pip extra that installs each optional backend
+# pip extra that installs each optional backend (its Python module has the backend's name)
 EXTRAS = {"openvino": "openvino", "onnxruntime": "export"}
-_MODULES = {"openvino": "openvino", "onnxruntime": "onnxruntime"}
+PRECISIONS = ("f32", "bf16")  # OpenVINO inference precision
 SHAPE_CACHE = 4  # compiled OpenVINO models kept (one per input shape)
 
 RainFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def is_installed(backend: str) -> bool:
-    return backend == "torch" or importlib.util.find_spec(_MODULES[backend]) is not None
+    return backend == "torch" or importlib.util.find_spec(backend) is not None
 
 
 def resolve_backend(name: str, device: torch.device) -> str:
@@ -63,6 +63,11 @@ def describe_backend(name: str, device: torch.device) -> str:
     return f"{chosen} {version} ({name}; installed: {', '.join(have)})"
 
 
+def _as_numpy(x: torch.Tensor) -> np.ndarray:
+    """A contiguous float32 NCHW array, what both ONNX runtimes take as input."""
+    return np.ascontiguousarray(x.detach().cpu().float().numpy())
+
+
 class OpenVINORain:
     """R_hat through OpenVINO's CPU plugin, one compiled static-shape model per input shape.
 
@@ -73,7 +78,7 @@ class OpenVINORain:
     def __init__(self, onnx: bytes, threads: int | None = None, precision: str = "f32") -> None:
         import openvino as ov
 
-        if precision not in ("f32", "bf16"):
+        if precision not in PRECISIONS:
             raise MemderainError(f"OpenVINO precision must be f32 or bf16, got {precision!r}")
         self._ov, self._core, self._onnx = ov, ov.Core(), onnx
         self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision,
@@ -93,7 +98,7 @@ class OpenVINORain:
         return compiled
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        arr = np.ascontiguousarray(x.detach().cpu().float().numpy())
+        arr = _as_numpy(x)
         out = self.compiled_for(tuple(arr.shape))(arr)[0]
         return torch.from_numpy(np.asarray(out))
 
@@ -111,8 +116,7 @@ class OnnxRuntimeRain:
         self.input = self.session.get_inputs()[0].name
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        arr = np.ascontiguousarray(x.detach().cpu().float().numpy())
-        return torch.from_numpy(self.session.run(None, {self.input: arr})[0])
+        return torch.from_numpy(self.session.run(None, {self.input: _as_numpy(x)})[0])
 
 
 def build_rain_fn(model: torch.nn.Module, backend: str, threads: int | None = None,

@@ -72,7 +72,8 @@ PSNR_CAP = 100.0  # dB for identical images (a rain-free validation frame), so m
 @torch.no_grad()
 def validate(model: nn.Module, pairs: list[ValPair], device: torch.device) -> dict[str, float]:
     """Mean PSNR / SSIM of the de-rained frames and of the rainy inputs against the clean
-    backgrounds (PSNR capped at PSNR_CAP per image: a rain-free frame equals its background). The model is used in eval mode (memory read only) and restored afterwards."""
+    backgrounds (PSNR capped at PSNR_CAP per image: a rain-free frame equals its background).
+    The model is used in eval mode (memory read only) and restored afterwards."""
     psnr_fn, ssim_fn = _metric_fns()
     was_training = model.training
     model.eval()
