@@ -2,7 +2,7 @@
 
 Times ``Derainer.derain(uint8 image)`` -- the path `memderain derain` takes once the process has
 started (decode and encode excluded) -- for PyTorch, ONNX Runtime and OpenVINO (fp32, and bf16
-where the CPU has AMX / AVX512-BF16), round-robin: one run of each backend per round and an fp32
+where the CPU does bf16 natively: what `--backend auto --precision auto` picks), round-robin: one run of each backend per round and an fp32
 GEMM peak measured every round, so all see the same load on a shared machine. Reports the
 median of ``--runs`` rounds, the FLOP-bound limit (FLOPs of one forward / GEMM peak) and the
 ratio to it, the max difference from PyTorch's output, video frames/s (480x320 frames), and the
@@ -32,19 +32,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from speed import flop_count, matmul_peak
 
 from memderain.evaluation.metrics import psnr
-from memderain.inference.backends import is_installed
+from memderain.inference.backends import (
+    is_installed,
+    native_bf16,
+    resolve_backend,
+    resolve_precision,
+)
 from memderain.inference.predictor import Derainer
 from memderain.weights import default_weights_path
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def candidates(threads: int) -> dict[str, Derainer]:
@@ -53,8 +50,8 @@ def candidates(threads: int) -> dict[str, Derainer]:
     if is_installed("onnxruntime"):
         out["onnxruntime"] = Derainer(w, backend="onnxruntime", threads=threads)
     if is_installed("openvino"):
-        out["openvino"] = Derainer(w, backend="openvino", threads=threads)
-        if has_bf16():
+        out["openvino f32"] = Derainer(w, backend="openvino", threads=threads, precision="f32")
+        if native_bf16():
             out["openvino bf16"] = Derainer(w, backend="openvino", threads=threads,
                                             precision="bf16")
     return out
@@ -80,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     frame = rng.integers(0, 256, (320, 480, 3), dtype=np.uint8)
     models = candidates(args.threads)
     flops = flop_count(args.size)
+    auto = resolve_backend("auto", torch.device("cpu"))
     print(f"# {flops / 1e9:.0f} GFLOP per {args.size}x{args.size} forward; {args.threads} "
-          f"threads; torch {torch.__version__}; load average {os.getloadavg()[0]:.1f}")
+          f"threads; torch {torch.__version__}; load average {os.getloadavg()[0]:.1f}; "
+          f"`memderain derain` uses {auto} {resolve_precision('auto', auto)} (auto)")
     outputs, times = {}, {k: [] for k in models}
     setup = {}
     for name, m in models.items():  # warm-up: first-call compilation / primitive creation

@@ -6,6 +6,7 @@ loading the model (``base``), the peak RSS (``peak``, getrusage ru_maxrss) and t
 
     python benchmarks/inference_memory.py                     # 4000x3000, default tiling
     python benchmarks/inference_memory.py --size 4000x3000 --tiles auto,1024 --overlap 64
+    python benchmarks/inference_memory.py --backends torch,auto    # also OpenVINO (bf16 on AMX)
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ def _rss_mib() -> float:
     return float("nan")
 
 
-def worker(src: str, ckpt: str, tile: str, overlap: int, dst: str) -> dict:
+def worker(src: str, ckpt: str, tile: str, overlap: int, dst: str, backend: str) -> dict:
     from memderain.inference.io import read_image, write_image
     from memderain.inference.predictor import Derainer
 
-    derainer = Derainer(ckpt, tile=None if tile == "auto" else int(tile), overlap=overlap)
+    derainer = Derainer(ckpt, tile=None if tile == "auto" else int(tile), overlap=overlap,
+                        backend=backend)
     base = _rss_mib()
     t0 = time.perf_counter()
     data = read_image(src)
@@ -42,6 +44,7 @@ def worker(src: str, ckpt: str, tile: str, overlap: int, dst: str) -> dict:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "tile": tile,
+        "backend": f"{derainer.backend} {derainer.precision}",
         "tile_used": used,
         "overlap": overlap,
         "base_mib": base,
@@ -55,11 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", default="4000x3000", help="WIDTHxHEIGHT")
     p.add_argument("--tiles", default="auto", help="comma list: auto, 0 (whole image) or sizes")
     p.add_argument("--overlap", type=int, default=64)
-    p.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    p.add_argument("--backends", default="torch",
+                   help="comma list: torch, auto, openvino, onnxruntime (precision auto)")
+    p.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        src, ckpt, tile, dst = args.worker
-        print(json.dumps(worker(src, ckpt, tile, args.overlap, dst)))
+        src, ckpt, tile, dst, backend = args.worker
+        print(json.dumps(worker(src, ckpt, tile, args.overlap, dst, backend)))
         return 0
 
     import numpy as np
@@ -74,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         f"# {w}x{h} JPEG -> PNG, Table I net (C=64), CPU, {torch.get_num_threads()} threads, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
-    print("| tile | overlap | tile used | RSS after model load MiB | peak RSS MiB | seconds |")
-    print("|---|---|---|---|---|---|")
+    print("| backend | tile | overlap | tile used | RSS after model load MiB | peak RSS MiB "
+          "| seconds |")
+    print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         rng = np.random.default_rng(0)
         yy, xx = np.mgrid[0:h, 0:w]
@@ -85,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         Image.fromarray(img).save(src, quality=92)
         del img, yy, xx
         ckpt = str(save_checkpoint(os.path.join(tmp, "paper.pt"), build_model("paper")))
-        for tile in args.tiles.split(","):
+        cases = [(b, t) for b in args.backends.split(",") for t in args.tiles.split(",")]
+        for backend, tile in cases:
             cmd = [
                 sys.executable,
                 __file__,
@@ -96,14 +103,16 @@ def main(argv: list[str] | None = None) -> int:
                 ckpt,
                 tile,
                 os.path.join(tmp, "out.png"),
+                backend,
             ]
             proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
             if proc.returncode != 0:
-                print(f"| {tile} | failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]} |")
+                err = (proc.stderr.strip().splitlines() or ["?"])[-1]
+                print(f"| {backend} | {tile} | failed: {err} |")
                 continue
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             print(
-                f"| {tile} | {args.overlap} | {r['tile_used'] or 'whole image'} | "
+                f"| {r['backend']} | {tile} | {args.overlap} | {r['tile_used'] or 'whole image'} | "
                 f"{r['base_mib']:.0f} | {r['peak_mib']:.0f} | {r['seconds']:.1f} |",
                 flush=True,
             )

@@ -36,7 +36,7 @@ def reference(ckpt):
 @pytest.mark.parametrize("size", [(37, 53), (130, 301)])
 def test_backend_matches_torch_on_odd_sizes(ckpt, reference, backend, size):
     x = torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(1))
-    ours = Derainer(ckpt, backend=backend)
+    ours = Derainer(ckpt, backend=backend, precision="f32")
     assert ours.backend == backend
     b_ref, r_ref = reference.derain_tensor(x)
     b, r = ours.derain_tensor(x)
@@ -48,7 +48,7 @@ def test_backend_matches_torch_on_odd_sizes(ckpt, reference, backend, size):
 @pytest.mark.parametrize("backend", INSTALLED)
 def test_backend_grey_rgba_and_tiles_match_torch(ckpt, reference, backend):
     rng = np.random.default_rng(2)
-    ours = Derainer(ckpt, backend=backend)
+    ours = Derainer(ckpt, backend=backend, precision="f32")
     grey = rng.integers(0, 256, (45, 61), dtype=np.uint8)
     rgba = rng.random((50, 70, 4), dtype=np.float32)
     assert np.abs(ours.derain(grey).astype(int) - reference.derain(grey).astype(int)).max() <= 1
@@ -107,8 +107,8 @@ def test_cli_backends_write_the_same_image(ckpt, tmp_path, capsys, backend):
     outs = {}
     for b in ("torch", backend):
         assert main(["derain", str(img), "-o", str(tmp_path / b), "--weights", str(ckpt),
-                     "--backend", b]) == 0
-        assert f"backend: {b}" in capsys.readouterr().err
+                     "--backend", b, "--precision", "f32"]) == 0
+        assert f"backend: {b} (f32)" in capsys.readouterr().err
         outs[b] = np.asarray(Image.open(tmp_path / b / "in.png")).astype(int)
     assert np.abs(outs["torch"] - outs[backend]).max() <= 1
 
@@ -130,6 +130,35 @@ def test_openvino_bf16_is_close_and_torch_refuses_it(ckpt, reference):
     assert diff < 0.02  # bf16 (where the CPU has it) stays within a few grey levels
     with pytest.raises(MemderainError, match="needs --backend openvino"):
         Derainer(ckpt, backend="torch", precision="bf16")
+
+
+def test_auto_precision_is_bf16_only_on_openvino_with_native_bf16(monkeypatch, ckpt):
+    native = {"bf16": True}
+    monkeypatch.setattr(backends, "native_bf16", lambda: native["bf16"])
+    assert backends.resolve_precision("auto", "openvino") == "bf16"
+    assert backends.resolve_precision("auto", "onnxruntime") == "f32"
+    assert backends.resolve_precision("auto", "torch") == "f32"
+    assert backends.resolve_precision("f32", "openvino") == "f32"
+    native["bf16"] = False
+    assert backends.resolve_precision("auto", "openvino") == "f32"
+    with pytest.raises(MemderainError, match="unknown precision"):
+        backends.resolve_precision("fp8", "openvino")
+    assert Derainer(ckpt, backend="torch").precision == "f32"
+    if "openvino" in INSTALLED:
+        assert Derainer(ckpt, backend="openvino").precision == "f32"
+        native["bf16"] = True
+        fast = Derainer(ckpt, backend="openvino")
+        assert fast.precision == "bf16"
+        assert fast._backend_rain.config["INFERENCE_PRECISION_HINT"] == "bf16"
+
+
+def test_cli_precision_defaults_auto_for_derain_and_f32_for_eval():
+    from memderain.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["derain", "x.png", "-o", "out"]).precision == "auto"
+    assert parser.parse_args(["serve"]).precision == "auto"
+    assert parser.parse_args(["eval", "--data", "d"]).precision == "f32"
 
 
 def test_a_backend_that_fails_to_load_is_one_line(monkeypatch, ckpt):

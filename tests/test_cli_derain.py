@@ -14,7 +14,7 @@ from memderain.cli import main
 from memderain.config import ModelConfig
 from memderain.inference import png16, predictor
 from memderain.inference.io import imagedata_to_samples, read_image
-from memderain.inference.predictor import Derainer
+from memderain.inference.predictor import load_model
 from memderain.model import MemDerain
 
 
@@ -83,7 +83,7 @@ def test_mixed_folder_good_outputs_one_line_per_bad_file(capsys, tmp_path, photo
     assert _snapshot(photos) == before  # inputs untouched
     assert _no_temp_files(out)
 
-    d = Derainer(ckpt)
+    d = load_model(ckpt)  # what the CLI uses: backend and precision auto
     rgb = np.asarray(Image.open(photos / "rgb.png"))
     np.testing.assert_array_equal(np.asarray(Image.open(out / "rgb.png")), d.derain(rgb))
     grey = Image.open(out / "grey.png")
@@ -260,7 +260,7 @@ def test_animated_gif_is_derained_frame_by_frame(capsys, tmp_path, ckpt):
             got.append(np.asarray(im.convert("RGB"), dtype=np.float32))
     assert durations == [40, 120, 70]
     # each frame is the model's output for that frame (up to GIF palette quantisation)
-    model = Derainer(ckpt)
+    model = load_model(ckpt)
     with Image.open(d / "anim.gif") as src:
         for i, frame in enumerate(got):
             src.seek(i)

@@ -317,7 +317,7 @@ def run(args: argparse.Namespace) -> int:
     name = derainer.checkpoint_meta.get("name")
     print(
         f"weights: {derainer.checkpoint_path}{f' ({name})' if name else ''}; "
-        f"device: {derainer.device}; backend: {derainer.backend}",
+        f"device: {derainer.device}; backend: {derainer.backend} ({derainer.precision})",
         file=sys.stderr,
     )
     written = skipped = failed = 0

@@ -72,7 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tile", type=int, help="de-rain in tiles of N pixels (large images)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if "
                                                   "available)")
-    add_backend_options(p)
+    # scores are reproducible across CPUs only in f32 (auto would be bf16 on AMX CPUs)
+    add_backend_options(p, precision="f32")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

@@ -9,7 +9,7 @@ import torch
 
 from memderain.checkpoint import config_from_checkpoint, load_checkpoint
 from memderain.config import config_to_dict
-from memderain.inference.backends import BACKENDS, describe_backend
+from memderain.inference.backends import BACKENDS, PRECISIONS, describe_backend
 from memderain.model import build_model, count_parameters
 from memderain.version import __version__
 from memderain.weights import default_weights_path
@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="auto",
                    choices=BACKENDS,
                    help="name the backend this choice resolves to (default auto)")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="name the arithmetic this choice resolves to (default auto)")
     p.set_defaults(func=run)
 
 
@@ -30,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     cuda = torch.cuda.is_available()
     print(f"device: {'cuda (' + torch.cuda.get_device_name(0) + ')' if cuda else 'cpu'}"
           f", {torch.get_num_threads()} CPU threads")
-    print(f"backend: {describe_backend(args.backend, torch.device('cuda' if cuda else 'cpu'))}")
+    device = torch.device("cuda" if cuda else "cpu")
+    print(f"backend: {describe_backend(args.backend, device, args.precision)}")
     if path is None:
         model = build_model("paper")
         print("weights: none shipped with this install; pass --weights PATH to derain")

@@ -7,12 +7,14 @@ import argparse
 from memderain.inference.backends import BACKENDS, PRECISIONS
 
 
-def add_backend_options(p: argparse.ArgumentParser, precision: bool = True) -> None:
-    """``--backend`` (and ``--precision``): which runtime runs the network."""
+def add_backend_options(p: argparse.ArgumentParser, precision: str = "auto") -> None:
+    """``--backend`` and ``--precision`` (default ``precision``): which runtime runs the
+    network, and in which arithmetic."""
     p.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="inference backend: auto (OpenVINO on CPU if installed, else ONNX "
                         "Runtime, else PyTorch; PyTorch on CUDA), torch, openvino, onnxruntime")
-    if precision:
-        p.add_argument("--precision", default="f32", choices=PRECISIONS,
-                       help="OpenVINO arithmetic: f32 (default, same output as PyTorch) or "
-                            "bf16 (about 4x faster on CPUs with AMX-BF16; within 1 grey level)")
+    p.add_argument("--precision", default=precision, choices=PRECISIONS,
+                   help=f"arithmetic (default {precision}): auto = bf16 on OpenVINO where the "
+                        "CPU does bf16 natively (AMX / AVX512-BF16; about 4x faster, within "
+                        "0.01 dB on the test presets), else f32; f32 = the same output as "
+                        "PyTorch; bf16 = OpenVINO bf16")

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--weights", help="checkpoint (default: the shipped model)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    add_backend_options(p, precision=False)
+    add_backend_options(p)
     p.add_argument("--max-mb", type=float, default=DEFAULT_MAX_BYTES / 2**20,
                    help="largest accepted upload in MiB (default %(default).0f)")
     p.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6,
@@ -41,7 +41,8 @@ def build(args: argparse.Namespace):
     path = args.weights or weights.default_weights_path()
     if path is None:
         raise MemderainError("no default weights ship with this install; pass --weights CKPT")
-    derainer = memderain.load_model(path, device=args.device, backend=args.backend)
+    derainer = memderain.load_model(path, device=args.device, backend=args.backend,
+                                     precision=args.precision)
     return create_app(
         derainer,
         max_bytes=int(args.max_mb * 2**20),

@@ -57,7 +57,9 @@ class Derainer:
             else ONNX Runtime, else PyTorch; PyTorch on CUDA). See
             :mod:`memderain.inference.backends`.
         threads: CPU threads of an OpenVINO / ONNX Runtime backend (default: torch's).
-        precision: 'f32' or 'bf16' (OpenVINO only; bf16 is faster on AMX CPUs, not exact).
+        precision: 'auto' (bf16 on OpenVINO where the CPU does bf16 natively, else f32),
+            'f32' (same output as PyTorch to ~1e-6) or 'bf16' (OpenVINO only; about 4x faster
+            on AMX CPUs, within 0.006 dB on the test presets but not bit-exact).
     """
 
     def __init__(
@@ -68,15 +70,14 @@ class Derainer:
         overlap: int = DEFAULT_OVERLAP,
         backend: str = "torch",
         threads: int | None = None,
-        precision: str = "f32",
+        precision: str = "auto",
     ) -> None:
-        from memderain.inference.backends import build_rain_fn, resolve_backend
+        from memderain.inference.backends import build_rain_fn, resolve_backend, resolve_precision
 
         self.checkpoint_path = Path(checkpoint_path)
         self.device = resolve_device(device)
         self.backend = resolve_backend(backend, self.device)
-        if precision != "f32" and self.backend != "openvino":
-            raise MemderainError(f"precision {precision} needs --backend openvino")
+        self.precision = resolve_precision(precision, self.backend)
         model, ckpt = model_from_checkpoint(self.checkpoint_path, map_location="cpu")
         # channels_last (NHWC) was the fastest robust option in benchmarks/speed.py (1.6x over
         # NCHW on CPU, see docs/inference.md); values are unchanged up to float rounding.
@@ -84,11 +85,11 @@ class Derainer:
         self.checkpoint_meta: dict[str, Any] = dict(ckpt.get("meta") or {})
         self.tile, self.overlap = tile, overlap
         self._backend_rain = (None if self.backend == "torch"
-                              else build_rain_fn(self.model, self.backend, threads, precision))
+                              else build_rain_fn(self.model, self.backend, threads, self.precision))
 
     def __repr__(self) -> str:
         return (f"Derainer({str(self.checkpoint_path)!r}, device={str(self.device)!r}, "
-                f"backend={self.backend!r})")
+                f"backend={self.backend!r}, precision={self.precision!r})")
 
     # -- tensors -----------------------------------------------------------------------------
     def tile_for(self, height: int, width: int, tile: int | None = None) -> int:
@@ -193,7 +194,9 @@ def load_model(
     """Load a :class:`Derainer` from ``path`` or, if None, from the weights shipped with memderain.
 
     Unlike :class:`Derainer` (PyTorch unless told otherwise), ``load_model`` picks the fastest
-    installed backend (``backend="auto"``); pass ``backend="torch"`` for plain PyTorch.
+    installed backend (``backend="auto"``), in bf16 where the CPU does it natively
+    (``precision="auto"``); pass ``backend="torch"`` for plain PyTorch, ``precision="f32"``
+    for outputs identical to it.
 
     Raises MemderainError when ``path`` is None and no default model ships (it never falls back
     to random weights). Extra keyword arguments (``tile``, ``overlap``, ``backend``,
