@@ -240,3 +240,27 @@ def test_dry_frames_have_no_streaks_and_presets_without_them_render_as_before():
     a = synthesize(bg, 3, cfg(**ONE_LAYER), gen(9))
     b = synthesize(bg, 3, cfg(dry_prob=0.0, **ONE_LAYER), gen(9))
     assert torch.equal(a.frames, b.frames)
+
+
+def test_jpeg_quality_is_per_scene_so_dry_blocks_match_across_frames():
+    """v2-timelapse-jpeg re-compresses frames with one JPEG quality per scene: a 16x16 block
+    with no streak in it or around it (chroma upsampling reads the neighbours) decodes to the
+    same pixels in every frame, so Siamese training sees JPEG error only where rain differs."""
+    p = V2_PRESETS["v2-timelapse-jpeg"]
+    assert p.jpeg_prob > 0 and p.noise_prob == 0 and p.veil_drift == 0 and p.dry_prob > 0
+    bg = background(4)
+    c = cfg(density=(2e-4, 2e-4), jpeg_prob=1.0, jpeg_quality=(70, 70), **ONE_LAYER)
+    scene = synthesize(bg, 3, c, gen(5))
+    assert bool((scene.params.jpeg_quality == 70).all())
+    wet = (scene.rain != 0).any(dim=0).any(dim=0).float()[None, None]  # (1, 1, H, W)
+    wet_blocks = torch.nn.functional.max_pool2d(wet, 16, 16, ceil_mode=True)
+    near = torch.nn.functional.max_pool2d(wet_blocks, 3, 1, padding=1)[0, 0] == 0
+    assert 4 <= int(near.sum()) < near.numel()  # some blocks are dry, some are not
+    changed = 0
+    for by, bx in zip(*torch.nonzero(near, as_tuple=True)):
+        ys, xs = slice(16 * by, 16 * by + 16), slice(16 * bx, 16 * bx + 16)
+        for t in range(1, 3):
+            assert torch.equal(scene.frames[t][:, ys, xs], scene.frames[0][:, ys, xs])
+    for t in range(3):  # and the JPEG did change the frames
+        changed += int((scene.frames[t] != bg).any())
+    assert changed == 3

@@ -145,6 +145,13 @@ V2_PRESETS: dict[str, RainV2Config] = {
     # pause in the rain, as real time-lapses have), whose pairs tell the losses to leave a
     # rain-free image unchanged.
     "v2-timelapse": RainV2Config(veil_drift=0.0, noise_prob=0.0, jpeg_prob=0.0, dry_prob=0.25),
+    # `v2-timelapse` with half of the scenes JPEG re-compressed (one quality per scene, so
+    # dry 8x8 blocks stay identical across frames). Real rainy photos are JPEGs, and JPEG cost
+    # the stage-4 model (step 6500, trained without it) much of its gain: test-heavy +5.3 dB on
+    # PNG inputs, +3.7 at quality 75, +3.4 at 50; test-light +1.9, -0.2, -1.0 (every 6th test
+    # image, the same JPEG applied to the clean target). The second half of stage 4 trains on it.
+    "v2-timelapse-jpeg": RainV2Config(veil_drift=0.0, noise_prob=0.0, jpeg_prob=0.5,
+                                      dry_prob=0.25),
     # ---- test presets: render them on ../shared/data/backgrounds/test only --------------------
     # Thin, sparse streaks; nothing else changes the image.
     # (rainy-vs-clean PSNR about 30 dB on the test photos)
