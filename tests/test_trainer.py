@@ -4,6 +4,7 @@ validation, TensorBoard) and a learning smoke test, on tiny synthetic scenes."""
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -193,6 +194,29 @@ def test_resume_after_kill_is_exact(scenes, tmp_path, ckpt_every):
     assert torch.equal(ca["state_dict"]["memory.items"], cb["state_dict"]["memory.items"])
     model, _ = model_from_checkpoint(tmp_path / "b" / "last.pt")
     assert not model.training
+
+
+def test_stop_at_then_resume_with_new_data_is_exact(scenes, tmp_path):
+    """train.stop_at ends a run early without changing its schedule, and a resume may switch
+    the training folder: a straight run over the same data is reproduced bit for bit."""
+    cfg = _cfg(scenes, "train.steps=5", "train.ckpt_every=100", "optim.lr=1e-3")
+    straight = _train(cfg, tmp_path / "a")
+    first = _cfg(scenes, "train.steps=5", "train.ckpt_every=100", "optim.lr=1e-3",
+                 "train.stop_at=3")
+    tr = Trainer(first, tmp_path / "b", argv=["t"])
+    summary = tr.fit()
+    assert summary["steps"] == 3 and summary["stopped_early"]
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["train_state"]["step"] == 3
+    copy = tmp_path / "copy"
+    shutil.copytree(scenes, copy)  # the same scenes under another path
+    moved = _cfg(copy, "train.steps=5", "train.ckpt_every=100", "optim.lr=1e-3")
+    resumed = _train(moved, tmp_path / "b", resume=True)
+    assert resumed.step == 5
+    sa, sb = straight.model.state_dict(), resumed.model.state_dict()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+    with pytest.raises(ConfigError, match="stop_at"):
+        _cfg(scenes, "train.stop_at=-1")
 
 
 def test_resume_rejects_a_different_config_and_existing_run(scenes, tmp_path):

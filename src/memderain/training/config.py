@@ -140,6 +140,8 @@ class TrainConfig:
     ckpt_minutes: float = 30.0  # and at least this often in wall time (0: off)
     val_every: int = 5000  # steps between validations (if data.val is set)
     progress: bool = True  # tqdm bar (only on a TTY)
+    stop_at: int = 0  # stop after this step (0: off), saving last.pt, without changing the
+    # schedule (which follows `steps`): a session-sized piece of a long run, resumed later
     init_from: str | None = None  # start from this checkpoint's weights + memory items (the
     # optimiser, schedule and step start fresh; ignored when resuming). Its model config must
     # match model: except the output constraints nonnegative_rain / clamp_background
@@ -147,6 +149,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.threads < 0:
             raise ConfigError("train.steps, train.batch_size must be >= 1, train.threads >= 0")
+        if self.stop_at < 0:
+            raise ConfigError("train.stop_at must be >= 0 (0: train to train.steps)")
         if self.amp not in AMP_MODES:
             raise ConfigError(f"train.amp must be one of {AMP_MODES}")
         if min(self.log_every, self.ckpt_every, self.val_every) < 1 or self.image_every < 0:

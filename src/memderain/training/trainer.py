@@ -51,7 +51,7 @@ RESUMABLE_CHANGES = {
     "name", "data.root", "data.val", "data.num_workers", "data.cache", "data.val_max_scenes",
     "data.val_frames_per_scene", "train.steps", "train.device", "train.compile", "train.amp",
     "train.log_every", "train.image_every", "train.ckpt_every", "train.ckpt_minutes",
-    "train.val_every", "train.progress", "train.threads",
+    "train.val_every", "train.progress", "train.threads", "train.stop_at",
 }
 Callback = Callable[["Trainer", int, dict[str, float]], None]
 
@@ -334,7 +334,8 @@ class Trainer:
         return res
 
     def fit(self) -> dict[str, Any]:
-        """Train to ``train.steps``; returns a summary (steps, wall time, losses, validation)."""
+        """Train to ``train.steps`` (or stop at ``train.stop_at``, as SIGTERM does); returns a
+        summary (steps, wall time, losses, validation)."""
         t = self.cfg.train
         self._t0 = self._last_save = time.monotonic()
         self._wall_before = getattr(self, "_resumed_wall", 0.0)
@@ -374,7 +375,8 @@ class Trainer:
                 if D.broadcast_flag(due, self.dist, self.device):
                     self.save()
                     saved_at = self.step
-                if D.broadcast_flag(self._stop_requested, self.dist, self.device):
+                if D.broadcast_flag(self._stop_requested, self.dist, self.device) or (
+                        t.stop_at and self.step >= t.stop_at):
                     break
             if self.val_pairs is not None and self.step % t.val_every != 0:
                 val = self.validate()
