@@ -53,7 +53,8 @@ def evaluate_checkpoint(ckpt: Path | None, test_root: Path, out: Path, frames: i
     bench = open_benchmark(test_root, "synth", frames_per_scene=frames)
     t0 = time.time()
     with torch_threads(threads):
-        derain = None if ckpt is None else memderain.load_model(ckpt, device=device).derain
+        derain = None if ckpt is None else memderain.load_model(
+            ckpt, device=device, precision="f32").derain  # f32: CPU-independent scores
         rows, mean, input_mean = evaluate_benchmark(bench, derain, STANDARD_METRICS,
                                                     progress=False)
     summary = base_summary() | extra | {
@@ -95,7 +96,8 @@ def real_niqe(folder: Path, photos: Path, runs: dict[str, Path | None], max_side
                 continue
         t0 = time.time()
         with torch_threads(threads):
-            derain = None if ckpt is None else memderain.load_model(ckpt, device=device).derain
+            derain = None if ckpt is None else memderain.load_model(
+                ckpt, device=device, precision="f32").derain
             rows, mean = evaluate_real(files, read, derain, progress=False, overwrite=True,
                                        outputs_dir=None if ckpt is None else out / "outputs")
         summary = base_summary() | {
