@@ -30,7 +30,8 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def derainer(tiny):
-    return memderain.load_model(tiny[0])
+    # f32: frames are compared with the PyTorch reference (bf16 is covered in test_backends)
+    return memderain.load_model(tiny[0], precision="f32")
 
 
 def reference(model, rgb: np.ndarray) -> np.ndarray:
