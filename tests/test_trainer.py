@@ -207,6 +207,8 @@ def test_stop_at_then_resume_with_new_data_is_exact(scenes, tmp_path):
     summary = tr.fit()
     assert summary["steps"] == 3 and summary["stopped_early"]
     assert load_checkpoint(tmp_path / "b" / "last.pt")["train_state"]["step"] == 3
+    again = Trainer(first, tmp_path / "b", resume=True, argv=["t"]).fit()  # already there
+    assert again["steps"] == 3 and again["stopped_early"]
     copy = tmp_path / "copy"
     shutil.copytree(scenes, copy)  # the same scenes under another path
     moved = _cfg(copy, "train.steps=5", "train.ckpt_every=100", "optim.lr=1e-3")

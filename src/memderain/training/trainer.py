@@ -352,8 +352,9 @@ class Trainer:
         val: dict[str, float] | None = None
         stream = self._batches()
         saved_at = self.step
+        end = min(t.steps, t.stop_at) if t.stop_at else t.steps
         try:
-            while self.step < t.steps:
+            while self.step < end:
                 batch = next(stream)
                 values, out, x = self.train_step(batch)
                 self.batches_in_epoch += 1
@@ -375,8 +376,7 @@ class Trainer:
                 if D.broadcast_flag(due, self.dist, self.device):
                     self.save()
                     saved_at = self.step
-                if D.broadcast_flag(self._stop_requested, self.dist, self.device) or (
-                        t.stop_at and self.step >= t.stop_at):
+                if D.broadcast_flag(self._stop_requested, self.dist, self.device):
                     break
             if self.val_pairs is not None and self.step % t.val_every != 0:
                 val = self.validate()
