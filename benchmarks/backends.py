@@ -2,12 +2,12 @@
 
 Times ``Derainer.derain(uint8 image)`` -- the path `memderain derain` takes once the process has
 started (decode and encode excluded) -- for PyTorch, ONNX Runtime and OpenVINO (fp32, and bf16
-where the CPU does bf16 natively: what `--backend auto --precision auto` picks), round-robin: one run of each backend per round and an fp32
-GEMM peak measured every round, so all see the same load on a shared machine. Reports the
-median of ``--runs`` rounds, the FLOP-bound limit (FLOPs of one forward / GEMM peak) and the
-ratio to it, the max difference from PyTorch's output, video frames/s (480x320 frames), and the
-PSNR of the README example (rainy vs clean) per backend, so a faster, inexact precision shows
-its cost in dB.
+where the CPU does bf16 natively: what `--backend auto --precision auto` picks), round-robin:
+one run of each backend per round and an fp32 GEMM peak measured every round, so all see the
+same load on a shared machine. Reports the median of ``--runs`` rounds, the FLOP-bound limit
+(FLOPs of one forward / GEMM peak) and the ratio to it, the max difference from PyTorch's
+output, video frames/s (480x320 frames), and the PSNR of the README example (rainy vs clean) per
+backend, so a faster, inexact precision shows its cost in dB.
 
     python benchmarks/backends.py                 # 5 rounds, 2 threads
     python benchmarks/backends.py --runs 7 --threads 2 --json backends.json

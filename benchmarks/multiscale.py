@@ -60,7 +60,7 @@ def derain_variant(model, variant: str, rgb: np.ndarray) -> np.ndarray:
         else:
             rain = coarse + model._rain(x - coarse)
     background = io.from_network((x - rain).clamp(-1, 1)).clamp(0, 1)
-    return (io.tensor01_to_rgb(background) * 255 + 0.5).astype(np.uint8)
+    return io.from_float01(io.tensor01_to_rgb(background), 8)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         means = {m: statistics.mean(v) for m, v in scores.items()}
         delta = means["bf16"] - means["f32"]
         worst = max(worst, abs(delta))
-        print(f"| {root.name} | {len(scores['f32'])} | {' | '.join(f'{v:.3f}' for v in means.values())} | "
-              f"{delta:+.3f} | {max_diff} |", flush=True)
+        cells = " | ".join(f"{v:.3f}" for v in means.values())
+        print(f"| {root.name} | {len(scores['f32'])} | {cells} | {delta:+.3f} | {max_diff} |",
+              flush=True)
     print(f"\nlargest |bf16 - f32| over the sets: {worst:.3f} dB (bar: 0.05)")
     return 0
 
