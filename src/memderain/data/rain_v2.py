@@ -53,12 +53,12 @@ from memderain.config import ConfigError
 from memderain.data.synthetic_rain import (
     RainyScene,
     Range,
-    _lerp,
-    _u,
     check_ranges,
     haze_field,
+    lerp_range,
     scene_size,
     streak_kernels,
+    uniform,
 )
 
 _FWHM = 2.0 * math.sqrt(2.0 * math.log(2.0))  # Gaussian FWHM / sigma
@@ -201,18 +201,18 @@ def sample_params(cfg: RainV2Config, num_frames: int, size: tuple[int, int],
     t, kmax, nj = num_frames, int(cfg.layers[1]), cfg.groups
     g = generator
     px = max(size) / cfg.reference_size
-    sc = _u(g, 16)  # per-scene draws
-    fr = _u(g, 5, t)  # per-frame: angle, density, length, opacity jitters; veil drift
-    grp = _u(g, 2, kmax + 1, nj)  # per-group angle offset and length factor
+    sc = uniform(g, 16)  # per-scene draws
+    fr = uniform(g, 5, t)  # per-frame: angle, density, length, opacity jitters; veil drift
+    grp = uniform(g, 2, kmax + 1, nj)  # per-group angle offset and length factor
 
     sign = -1.0 if float(sc[0]) < 0.5 else 1.0
-    angle0 = sign * _lerp(cfg.angle, sc[1])
+    angle0 = sign * lerp_range(cfg.angle, sc[1])
     n_layers = min(kmax, int(cfg.layers[0] + math.floor(float(sc[2]) * (kmax - cfg.layers[0] + 1))))
-    s = _lerp(cfg.layer_scale, sc[3])
+    s = lerp_range(cfg.layer_scale, sc[3])
     length0 = _log(cfg.length, sc[4]) * px
     width0 = _log(cfg.width, sc[5]) * px
     dens0 = _log(cfg.density, sc[6]) / px ** 2
-    opac0 = _lerp(cfg.opacity, sc[7])
+    opac0 = lerp_range(cfg.opacity, sc[7])
     near = float(sc[8]) < cfg.near_prob
     veil_on = float(sc[9]) < cfg.veil_prob
     noise_on = float(sc[10]) < cfg.noise_prob
@@ -233,9 +233,9 @@ def sample_params(cfg: RainV2Config, num_frames: int, size: tuple[int, int],
     opac_k = opac0 * sk ** 0.5
     # near layer: large, defocused, transparent drops, few of them, a bit longer than the front
     length_k[kmax] = length0 * 1.3
-    sigma_k[kmax] = _lerp(cfg.near_width, sc[12]) * px / _FWHM
+    sigma_k[kmax] = lerp_range(cfg.near_width, sc[12]) * px / _FWHM
     dens_k[kmax] = dens0 * 0.15 if near else 0.0
-    opac_k[kmax] = _lerp(cfg.near_opacity, sc[13])
+    opac_k[kmax] = lerp_range(cfg.near_opacity, sc[13])
 
     # per group (K+1, J): own angle offset and length factor (per-streak variation)
     ang_off = cfg.streak_jitter * (2 * grp[0] - 1)
@@ -256,14 +256,14 @@ def sample_params(cfg: RainV2Config, num_frames: int, size: tuple[int, int],
     drift = 1 + cfg.veil_drift * (2 * float(sc[14]) - 1) * torch.linspace(-1, 1, t,
                                                                          dtype=torch.float64)
     flicker = 1 + cfg.veil_drift / 3 * (2 * fr[4] - 1)  # small per-frame change (0 if static)
-    veil = (_lerp(cfg.veil, sc[15]) * drift * flicker).clamp(0, 1) \
+    veil = (lerp_range(cfg.veil, sc[15]) * drift * flicker).clamp(0, 1) \
         if veil_on else torch.zeros(t, dtype=torch.float64)
-    more = _u(g, 4)  # brightness, tint, noise level, JPEG quality
-    noise = torch.full((t,), float(_lerp(cfg.noise, more[2])) if noise_on else 0.0)
+    more = uniform(g, 4)  # brightness, tint, noise level, JPEG quality
+    noise = torch.full((t,), float(lerp_range(cfg.noise, more[2])) if noise_on else 0.0)
     q = round(cfg.jpeg_quality[0] + (cfg.jpeg_quality[1] - cfg.jpeg_quality[0])
               * float(more[3]))
     if cfg.dry_prob > 0:  # drawn last and only then: presets without dry frames render as before
-        wet = (_u(g, t) >= cfg.dry_prob).to(density.dtype)
+        wet = (uniform(g, t) >= cfg.dry_prob).to(density.dtype)
         density = density * wet[:, None]
     return RainV2Params(
         angle=torch.deg2rad(angle).float(),
@@ -272,8 +272,8 @@ def sample_params(cfg: RainV2Config, num_frames: int, size: tuple[int, int],
         density=density.float(),
         opacity=opacity.float(),
         layer=layer,
-        brightness=torch.full((t,), float(_lerp(cfg.brightness, more[0]))),
-        tint=torch.full((t,), float(_lerp(cfg.tint, more[1]))),
+        brightness=torch.full((t,), float(lerp_range(cfg.brightness, more[0]))),
+        tint=torch.full((t,), float(lerp_range(cfg.tint, more[1]))),
         veil=veil.float(),
         noise=noise,
         jpeg_quality=torch.full((t,), q if jpeg_on else 0, dtype=torch.int64),

@@ -150,11 +150,13 @@ class RainParams(NamedTuple):
     gain: torch.Tensor  # (T,) illumination
 
 
-def _u(g: torch.Generator, *shape: int) -> torch.Tensor:
+def uniform(g: torch.Generator, *shape: int) -> torch.Tensor:
+    """float64 draws in [0, 1) from ``g`` (both rain engines draw every parameter this way)."""
     return torch.rand(shape, generator=g, dtype=torch.float64)
 
 
-def _lerp(r: Range, u: torch.Tensor) -> torch.Tensor:
+def lerp_range(r: Range, u: torch.Tensor) -> torch.Tensor:
+    """Map uniform draws ``u`` in [0, 1) onto the range ``r = (low, high)``."""
     return r[0] + (r[1] - r[0]) * u
 
 
@@ -166,23 +168,23 @@ def sample_params(cfg: RainConfig, num_frames: int, size: tuple[int, int],
     t, kmax = num_frames, int(cfg.layers[1])
     g = generator
     px = max(size) / cfg.reference_size  # pixels of this image per reference pixel
-    scene = _u(g, 10)  # angle, sign, density, length, width, brightness, layers, scale, blur, tint
-    per_frame = _u(g, 6, t)  # angle, density, length, brightness jitters; haze; gain
-    per_layer = _u(g, kmax)  # small angle offset of each depth layer
+    scene = uniform(g, 10)  # angle, sign, density, length, width, brightness, layers, scale, blur, tint
+    per_frame = uniform(g, 6, t)  # angle, density, length, brightness jitters; haze; gain
+    per_layer = uniform(g, kmax)  # small angle offset of each depth layer
 
     sign = torch.where(scene[1] < 0.5, -1.0, 1.0)
-    angle0 = sign * _lerp(cfg.angle, scene[0])
+    angle0 = sign * lerp_range(cfg.angle, scene[0])
     angle = angle0 + cfg.angle_jitter * (2 * per_frame[0] - 1)
     lo, hi = math.log(cfg.density[0]), math.log(cfg.density[1])
     density0 = torch.exp(lo + (hi - lo) * scene[2]) / px ** 2
     density = density0 * (1 + cfg.density_jitter * (2 * per_frame[1] - 1))
-    length = _lerp(cfg.length, scene[3]) * px * (1 + cfg.length_jitter * (2 * per_frame[2] - 1))
-    width0 = _lerp(cfg.width, scene[4]) * px
-    bright = _lerp(cfg.brightness, scene[5]) * (1 + cfg.brightness_jitter * (2 * per_frame[3] - 1))
+    length = lerp_range(cfg.length, scene[3]) * px * (1 + cfg.length_jitter * (2 * per_frame[2] - 1))
+    width0 = lerp_range(cfg.width, scene[4]) * px
+    bright = lerp_range(cfg.brightness, scene[5]) * (1 + cfg.brightness_jitter * (2 * per_frame[3] - 1))
     n_layers = int(cfg.layers[0] + math.floor(float(scene[6]) * (kmax - cfg.layers[0] + 1)))
     n_layers = min(n_layers, kmax)
-    s = _lerp(cfg.layer_scale, scene[7])
-    blur0 = _lerp(cfg.blur, scene[8]) * px
+    s = lerp_range(cfg.layer_scale, scene[7])
+    blur0 = lerp_range(cfg.blur, scene[8]) * px
 
     k = torch.arange(kmax, dtype=torch.float64)
     sk = s ** k  # (K,)
@@ -194,8 +196,8 @@ def sample_params(cfg: RainConfig, num_frames: int, size: tuple[int, int],
         sigma=sigma_k.expand(t, kmax).float(),
         density=(density[:, None] / sk * on).clamp(0, 0.5).float(),
         brightness=(bright[:, None] * sk ** 0.5).clamp(0, 1).float(),
-        tint=_lerp(cfg.tint, scene[9]).expand(t).float(),
-        haze=_lerp(cfg.haze, per_frame[4]).float(),
+        tint=lerp_range(cfg.tint, scene[9]).expand(t).float(),
+        haze=lerp_range(cfg.haze, per_frame[4]).float(),
         gain=(1 + cfg.illumination * (2 * per_frame[5] - 1)).float(),
     )
 
