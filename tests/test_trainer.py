@@ -417,3 +417,69 @@ def test_validation_of_a_rain_free_frame_stays_finite(tmp_path, tiny_config):
     res = validate(MemDerain(tiny_config), find_val_pairs(tmp_path, 5, 1), torch.device("cpu"))
     assert res["psnr_input"] == PSNR_CAP
     assert math.isfinite(res["psnr"]) and res["psnr"] <= PSNR_CAP
+
+
+def _val_folder(root: Path, wet: bool) -> Path:
+    """A validation folder with one rain-free frame and, if ``wet``, one rainy frame."""
+    rng = np.random.default_rng(1)
+    for name in ("dry", "wet") if wet else ("dry",):
+        bg = (rng.random((24, 32, 3)) * 200).astype(np.uint8)
+        rainy = bg.copy()
+        if name == "wet":
+            rainy[:, ::5] = 255   # bright vertical streaks
+        (root / "frames" / name).mkdir(parents=True)
+        (root / "clean").mkdir(exist_ok=True)
+        Image.fromarray(rainy).save(root / "frames" / name / "t000.png")
+        Image.fromarray(bg).save(root / "clean" / f"{name}.png")
+    return root
+
+
+def test_validation_splits_rainy_and_rain_free_frames(tmp_path, tiny_config):
+    """The trainer's mean mixes rain-free frames (near the cap) with rainy ones; the split
+    reports each, and the overall mean is their frame-weighted mean."""
+    from memderain.model import MemDerain
+    from memderain.training.validate import find_val_pairs, validate
+
+    res = validate(MemDerain(tiny_config), find_val_pairs(_val_folder(tmp_path, True), 5, 1),
+                   torch.device("cpu"))
+    assert res["images"] == 2 and res["rainy_images"] == 1
+    assert res["psnr"] == pytest.approx((res["psnr_rainy"] + res["psnr_dry"]) / 2)
+    assert res["psnr_dry"] > res["psnr_rainy"]
+
+
+def test_best_checkpoint_can_be_picked_on_rainy_frames_only(scenes, tmp_path):
+    with pytest.raises(ConfigError, match="val_metric"):
+        _cfg(scenes, "data.val_metric=ssim")
+    wet = _val_folder(tmp_path / "wet", True)
+    cfg = load_experiment("paper", [*TINY, "train.steps=1", "train.val_every=1",
+                                    "data.val_metric=psnr_rainy", "data.val_frames_per_scene=1"],
+                          {"data.root": str(scenes / "frames"), "data.val": str(wet)})
+    tr = Trainer(cfg, tmp_path / "run", argv=["t"])
+    summary = tr.fit()
+    assert tr.best_psnr == pytest.approx(summary["validation"]["psnr_rainy"])
+    assert tr.best_psnr != pytest.approx(summary["validation"]["psnr"])
+    # a validation folder without rain cannot pick on rainy frames: a clear error
+    dry = _val_folder(tmp_path / "dry", False)
+    cfg = load_experiment("paper", [*TINY, "train.steps=1", "train.val_every=1",
+                                    "data.val_metric=psnr_rainy"],
+                          {"data.root": str(scenes / "frames"), "data.val": str(dry)})
+    with pytest.raises(MemderainError, match="no frame of --val"):
+        Trainer(cfg, tmp_path / "run-dry", argv=["t"]).fit()
+
+
+def test_resume_under_another_val_metric_forgets_the_old_best(scenes, tmp_path):
+    """best_psnr of one measure is no bar for another: resuming with a changed
+    data.val_metric keeps training exact but starts the best.pt comparison afresh."""
+    wet = _val_folder(tmp_path / "wet", True)
+    values = {"data.root": str(scenes / "frames"), "data.val": str(wet)}
+    base = [*TINY, "train.steps=2", "train.val_every=1"]
+    first = Trainer(load_experiment("paper", [*base, "train.stop_at=1"], values),
+                    tmp_path / "run", argv=["t"])
+    first.fit()
+    assert first.best_psnr > 0
+    same = Trainer(load_experiment("paper", base, values), tmp_path / "run", argv=["t"],
+                   resume=True)
+    assert same.best_psnr == first.best_psnr
+    other = Trainer(load_experiment("paper", [*base, "data.val_metric=psnr_rainy"], values),
+                    tmp_path / "run", argv=["t"], resume=True)
+    assert other.best_psnr == -math.inf

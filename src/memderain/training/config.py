@@ -53,12 +53,17 @@ class DataConfig:
     cache: bool = False  # keep decoded frames in memory (small data sets; decoded once)
     val_max_scenes: int = 20  # validation cost control
     val_frames_per_scene: int = 2
+    # what picks best.pt: "psnr" (every validation frame) or "psnr_rainy" (only frames with
+    # rain; rain-free frames score near the PSNR cap and otherwise dominate the mean)
+    val_metric: str = "psnr"
 
     def __post_init__(self) -> None:
         if self.crop_size < 8 or self.crop_size % 8:
             raise ConfigError("data.crop_size must be a positive multiple of 8")
         if self.pseudo_gt_reducer not in ("median", "mean"):
             raise ConfigError("data.pseudo_gt_reducer must be 'median' or 'mean'")
+        if self.val_metric not in ("psnr", "psnr_rainy"):
+            raise ConfigError("data.val_metric must be 'psnr' or 'psnr_rainy'")
         if self.num_workers < 0 or self.val_max_scenes < 1 or self.val_frames_per_scene < 1:
             raise ConfigError("data.num_workers >= 0, data.val_max_scenes / val_frames_per_scene >= 1")
 

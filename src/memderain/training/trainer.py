@@ -49,7 +49,7 @@ from memderain.version import __version__
 # config keys that may change between a run and its resume (everything else must match)
 RESUMABLE_CHANGES = {
     "name", "data.root", "data.val", "data.num_workers", "data.cache", "data.val_max_scenes",
-    "data.val_frames_per_scene", "train.steps", "train.device", "train.compile", "train.amp",
+    "data.val_frames_per_scene", "data.val_metric", "train.steps", "train.device", "train.compile", "train.amp",
     "train.log_every", "train.image_every", "train.ckpt_every", "train.ckpt_minutes",
     "train.val_every", "train.progress", "train.threads", "train.stop_at",
 }
@@ -251,6 +251,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
             "rng": rng_state(), "best_psnr": float(self.best_psnr),
+            "best_metric": self.cfg.data.val_metric,
             "experiment": experiment_to_dict(self.cfg),
         }
 
@@ -306,6 +307,8 @@ class Trainer:
         if old_world != self.dist.world_size:  # keep the epoch position, data order differs
             self.batches_in_epoch = self.batches_in_epoch * old_world // self.dist.world_size
         self.best_psnr = float(state.get("best_psnr", -math.inf))
+        if state.get("best_metric", "psnr") != self.cfg.data.val_metric:
+            self.best_psnr = -math.inf   # best.pt was picked by another measure: start afresh
         self._resumed_wall = float(state.get("wall_time_s", 0.0))
 
     # -- loop --------------------------------------------------------------------------------
@@ -319,13 +322,19 @@ class Trainer:
         from memderain.training.validate import validate
 
         res = validate(self.model, self.val_pairs, self.device)
-        best = res["psnr"] > self.best_psnr
+        key = self.cfg.data.val_metric
+        if key not in res:
+            raise MemderainError(f"data.val_metric={key}, but no frame of --val "
+                                 f"{self.cfg.data.val} has rain; use data.val_metric=psnr")
+        best = res[key] > self.best_psnr
         if best:
-            self.best_psnr = res["psnr"]
+            self.best_psnr = res[key]
             self.save(self.best_path)
+        split = "".join(f", {k} {res[f'psnr_{k}']:.2f}" for k in ("rainy", "dry")
+                        if f"psnr_{k}" in res)
         text = (f"step {self.step}: validation PSNR {res['psnr']:.2f} dB (rainy input "
-                f"{res['psnr_input']:.2f}), SSIM {res['ssim']:.4f} ({res['ssim_input']:.4f})"
-                + (" -> best.pt" if best else ""))
+                f"{res['psnr_input']:.2f}{split}), SSIM {res['ssim']:.4f} "
+                f"({res['ssim_input']:.4f})" + (f" -> best.pt ({key})" if best else ""))
         if self.logger is not None:
             self.logger.scalars(self.step, {f"val/{k}": v for k, v in res.items()})
             self.logger.message(text)

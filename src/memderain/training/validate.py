@@ -73,11 +73,14 @@ PSNR_CAP = 100.0  # dB for identical images (a rain-free validation frame), so m
 def validate(model: nn.Module, pairs: list[ValPair], device: torch.device) -> dict[str, float]:
     """Mean PSNR / SSIM of the de-rained frames and of the rainy inputs against the clean
     backgrounds (PSNR capped at PSNR_CAP per image: a rain-free frame equals its background).
-    The model is used in eval mode (memory read only) and restored afterwards."""
+    Also the mean PSNR over the frames with rain (``psnr_rainy``, with ``rainy_images``) and
+    over the rain-free ones (``psnr_dry``), where there are any. The model is used in eval mode
+    (memory read only) and restored afterwards."""
     psnr_fn, ssim_fn = _metric_fns()
     was_training = model.training
     model.eval()
     sums = {"psnr": 0.0, "ssim": 0.0, "psnr_input": 0.0, "ssim_input": 0.0}
+    split: dict[str, list[float]] = {"rainy": [], "dry": []}
     try:
         for pair in pairs:
             rainy = uint8_to_tensor(read_rgb(pair.rainy))
@@ -86,12 +89,18 @@ def validate(model: nn.Module, pairs: list[ValPair], device: torch.device) -> di
                 raise MemderainError(f"--val: {pair.rainy} and {pair.clean} differ in size")
             x = (rainy * 2 - 1)[None].to(device)
             pred = ((model(x).background[0].float().cpu() + 1) / 2).clamp(0, 1)
-            sums["psnr"] += min(psnr_fn(pred, clean), PSNR_CAP)
+            score = min(psnr_fn(pred, clean), PSNR_CAP)
+            sums["psnr"] += score
             sums["ssim"] += ssim_fn(pred, clean)
             sums["psnr_input"] += min(psnr_fn(rainy, clean), PSNR_CAP)
             sums["ssim_input"] += ssim_fn(rainy, clean)
+            split["dry" if torch.equal(rainy, clean) else "rainy"].append(score)
     finally:
         model.train(was_training)
     out = {k: v / len(pairs) for k, v in sums.items()}
     out["images"] = float(len(pairs))
+    out["rainy_images"] = float(len(split["rainy"]))
+    for kind, scores in split.items():
+        if scores:
+            out[f"psnr_{kind}"] = sum(scores) / len(scores)
     return out
