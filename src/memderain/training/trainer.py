@@ -49,7 +49,8 @@ from memderain.version import __version__
 # config keys that may change between a run and its resume (everything else must match)
 RESUMABLE_CHANGES = {
     "name", "data.root", "data.val", "data.num_workers", "data.cache", "data.val_max_scenes",
-    "data.val_frames_per_scene", "data.val_metric", "train.steps", "train.device", "train.compile", "train.amp",
+    "data.val_frames_per_scene", "data.val_metric", "train.steps", "train.device",
+    "train.compile", "train.amp",
     "train.log_every", "train.image_every", "train.ckpt_every", "train.ckpt_minutes",
     "train.val_every", "train.progress", "train.threads", "train.stop_at",
 }
@@ -182,9 +183,12 @@ class Trainer:
                                  pin_memory=self.device.type == "cuda")
         self.val_pairs = None
         if d.val is not None:
-            from memderain.training.validate import find_val_pairs
+            from memderain.training.validate import find_val_pairs, has_rainy_frame
 
             self.val_pairs = find_val_pairs(d.val, d.val_max_scenes, d.val_frames_per_scene)
+            if d.val_metric == "psnr_rainy" and not has_rainy_frame(self.val_pairs):
+                raise MemderainError(f"data.val_metric=psnr_rainy, but no frame of --val {d.val} "
+                                     "has rain; use data.val_metric=psnr")
 
     def _batches(self) -> Iterator[dict]:
         """Endless stream of batches; resumes at (epoch, batches_in_epoch)."""
@@ -322,10 +326,7 @@ class Trainer:
         from memderain.training.validate import validate
 
         res = validate(self.model, self.val_pairs, self.device)
-        key = self.cfg.data.val_metric
-        if key not in res:
-            raise MemderainError(f"data.val_metric={key}, but no frame of --val "
-                                 f"{self.cfg.data.val} has rain; use data.val_metric=psnr")
+        key = self.cfg.data.val_metric   # psnr_rainy: __init__ checked that --val has rain
         best = res[key] > self.best_psnr
         if best:
             self.best_psnr = res[key]

@@ -66,6 +66,11 @@ def _metric_fns():
         return psnr, ssim
 
 
+def has_rainy_frame(pairs: list[ValPair]) -> bool:
+    """Whether any validation frame differs from its clean background."""
+    return any(not np.array_equal(read_rgb(p.rainy), read_rgb(p.clean)) for p in pairs)
+
+
 PSNR_CAP = 100.0  # dB for identical images (a rain-free validation frame), so means stay finite
 
 
