@@ -168,7 +168,8 @@ def sample_params(cfg: RainConfig, num_frames: int, size: tuple[int, int],
     t, kmax = num_frames, int(cfg.layers[1])
     g = generator
     px = max(size) / cfg.reference_size  # pixels of this image per reference pixel
-    scene = uniform(g, 10)  # angle, sign, density, length, width, brightness, layers, scale, blur, tint
+    # angle, sign, density, length, width, brightness, layers, scale, blur, tint
+    scene = uniform(g, 10)
     per_frame = uniform(g, 6, t)  # angle, density, length, brightness jitters; haze; gain
     per_layer = uniform(g, kmax)  # small angle offset of each depth layer
 
@@ -178,9 +179,11 @@ def sample_params(cfg: RainConfig, num_frames: int, size: tuple[int, int],
     lo, hi = math.log(cfg.density[0]), math.log(cfg.density[1])
     density0 = torch.exp(lo + (hi - lo) * scene[2]) / px ** 2
     density = density0 * (1 + cfg.density_jitter * (2 * per_frame[1] - 1))
-    length = lerp_range(cfg.length, scene[3]) * px * (1 + cfg.length_jitter * (2 * per_frame[2] - 1))
+    length = (lerp_range(cfg.length, scene[3]) * px
+              * (1 + cfg.length_jitter * (2 * per_frame[2] - 1)))
     width0 = lerp_range(cfg.width, scene[4]) * px
-    bright = lerp_range(cfg.brightness, scene[5]) * (1 + cfg.brightness_jitter * (2 * per_frame[3] - 1))
+    bright = (lerp_range(cfg.brightness, scene[5])
+              * (1 + cfg.brightness_jitter * (2 * per_frame[3] - 1)))
     n_layers = int(cfg.layers[0] + math.floor(float(scene[6]) * (kmax - cfg.layers[0] + 1)))
     n_layers = min(n_layers, kmax)
     s = lerp_range(cfg.layer_scale, scene[7])
