@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from memderain.evaluation.metrics import psnr
-from memderain.evaluation.peer import streak_removal
+from memderain.evaluation.peer import PeerStreaks
 from memderain.evaluation.trivial import TRIVIAL_FILTERS
 from memderain.inference.predictor import load_model
 
@@ -73,18 +73,19 @@ def main(argv: list[str] | None = None) -> int:
         rainy = _load(path, args.max_side or None)
         peer = _load(peer_path, None, (rainy.shape[1], rainy.shape[0]))
         base = psnr(rainy, peer, "y")
+        streaks = PeerStreaks(rainy, peer)
         row = []
         for name, fn in methods.items():
             out = fn(rainy)
             g = psnr(out, peer, "y") - base
-            s = streak_removal(rainy, out, peer)
+            s = streaks.score(out)
             gains[name].append(g)
             removal[name].append(s.removal)
             detail[name].append(s.detail_change)
             row.append(f"{g:+.2f} / {s.removal:.0%} / {s.detail_change:.2f}")
-        detail["peer"].append(s.peer_detail_change)
-        print(f"| {path.stem} | {base:.2f} | {' | '.join(row)} | {s.peer_detail_change:.2f} |",
-              flush=True)
+        detail["peer"].append(streaks.peer_detail_change)
+        print(f"| {path.stem} | {base:.2f} | {' | '.join(row)} | "
+              f"{streaks.peer_detail_change:.2f} |", flush=True)
     n = len(gains["model"])
     print(f"\nmeans over {n} photos:")
     for m in methods:

@@ -44,23 +44,42 @@ def _highpass(y: np.ndarray, size: int) -> np.ndarray:
     return y - median_filter(low, size=(size, 1), mode="reflect")
 
 
+class PeerStreaks:
+    """The streaks a peer removed from one rainy photo, computed once; :meth:`score` compares
+    any number of outputs for that photo with them."""
+
+    def __init__(self, rainy, peer, size: int = 15, threshold: float = 6.0):
+        self.size = size
+        self.y_in = rgb_to_y(rainy, rounded=False)
+        y_peer = self._y(peer, "peer")
+        self.d_peer = _highpass(self.y_in - y_peer, size)
+        self.mask = self.d_peer > threshold
+        off = ~self.mask
+        self.peer_detail_change = float(np.abs(self.d_peer[off]).mean()) if off.any() else 0.0
+
+    def _y(self, img, what: str) -> np.ndarray:
+        y = rgb_to_y(img, rounded=False)
+        if y.shape != self.y_in.shape:
+            raise MemderainError(f"image sizes differ: rainy {self.y_in.shape}, {what} "
+                                 f"{y.shape} (HxW)")
+        return y
+
+    def score(self, output) -> StreakRemoval:
+        d_ours = _highpass(self.y_in - self._y(output, "output"), self.size)
+        mask, off, d_peer = self.mask, ~self.mask, self.d_peer
+        total = float(d_peer[mask].sum())
+        removal = float(np.clip(d_ours[mask], 0.0, d_peer[mask]).sum()) / total if total else 0.0
+        return StreakRemoval(
+            removal=removal,
+            detail_change=float(np.abs(d_ours[off]).mean()) if off.any() else 0.0,
+            peer_detail_change=self.peer_detail_change,
+            streak_fraction=float(mask.mean()),
+        )
+
+
 def streak_removal(rainy, output, peer, size: int = 15,
                    threshold: float = 6.0) -> StreakRemoval:
     """Compare ``output``'s removed fine structure with ``peer``'s (uint8 HxWx3 RGB images of
-    one size, or float tensors as :func:`memderain.evaluation.metrics.rgb_to_y` takes)."""
-    y_in, y_out, y_peer = (rgb_to_y(x, rounded=False) for x in (rainy, output, peer))
-    if not y_in.shape == y_out.shape == y_peer.shape:
-        raise MemderainError(f"image sizes differ: rainy {y_in.shape}, output {y_out.shape}, "
-                             f"peer {y_peer.shape} (HxW)")
-    d_peer = _highpass(y_in - y_peer, size)
-    d_ours = _highpass(y_in - y_out, size)
-    mask = d_peer > threshold
-    off = ~mask
-    total = float(d_peer[mask].sum())
-    removal = float(np.clip(d_ours[mask], 0.0, d_peer[mask]).sum()) / total if total else 0.0
-    return StreakRemoval(
-        removal=removal,
-        detail_change=float(np.abs(d_ours[off]).mean()) if off.any() else 0.0,
-        peer_detail_change=float(np.abs(d_peer[off]).mean()) if off.any() else 0.0,
-        streak_fraction=float(mask.mean()),
-    )
+    one size, or float tensors as :func:`memderain.evaluation.metrics.rgb_to_y` takes). For
+    several outputs of one photo, build :class:`PeerStreaks` once and call its ``score``."""
+    return PeerStreaks(rainy, peer, size, threshold).score(output)
