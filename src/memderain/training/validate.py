@@ -66,9 +66,14 @@ def _metric_fns():
         return psnr, ssim
 
 
+def _rain_free(rainy: np.ndarray, clean: np.ndarray) -> bool:
+    """A validation frame without rain decodes to exactly its clean background."""
+    return np.array_equal(rainy, clean)
+
+
 def has_rainy_frame(pairs: list[ValPair]) -> bool:
     """Whether any validation frame differs from its clean background."""
-    return any(not np.array_equal(read_rgb(p.rainy), read_rgb(p.clean)) for p in pairs)
+    return any(not _rain_free(read_rgb(p.rainy), read_rgb(p.clean)) for p in pairs)
 
 
 PSNR_CAP = 100.0  # dB for identical images (a rain-free validation frame), so means stay finite
@@ -88,8 +93,8 @@ def validate(model: nn.Module, pairs: list[ValPair], device: torch.device) -> di
     split: dict[str, list[float]] = {"rainy": [], "dry": []}
     try:
         for pair in pairs:
-            rainy = uint8_to_tensor(read_rgb(pair.rainy))
-            clean = uint8_to_tensor(read_rgb(pair.clean))
+            rainy8, clean8 = read_rgb(pair.rainy), read_rgb(pair.clean)
+            rainy, clean = uint8_to_tensor(rainy8), uint8_to_tensor(clean8)
             if rainy.shape != clean.shape:
                 raise MemderainError(f"--val: {pair.rainy} and {pair.clean} differ in size")
             x = (rainy * 2 - 1)[None].to(device)
@@ -99,7 +104,7 @@ def validate(model: nn.Module, pairs: list[ValPair], device: torch.device) -> di
             sums["ssim"] += ssim_fn(pred, clean)
             sums["psnr_input"] += min(psnr_fn(rainy, clean), PSNR_CAP)
             sums["ssim_input"] += ssim_fn(rainy, clean)
-            split["dry" if torch.equal(rainy, clean) else "rainy"].append(score)
+            split["dry" if _rain_free(rainy8, clean8) else "rainy"].append(score)
     finally:
         model.train(was_training)
     out = {k: v / len(pairs) for k, v in sums.items()}
