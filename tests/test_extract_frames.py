@@ -1,4 +1,5 @@
-"""`memderain extract-frames`: sampling into the scene layout and the camera-motion warning."""
+"""`memderain extract-frames`: sampling into the scene layout, alignment, refusing a moving
+camera."""
 
 from __future__ import annotations
 
@@ -11,12 +12,8 @@ from PIL import Image
 
 from memderain.cli import main
 from memderain.data.timelapse import TimeLapseDataset
-from memderain.data.video_frames import (
-    CameraMotionWarning,
-    camera_motion,
-    extract_frames,
-    phase_shift,
-)
+from memderain.data.static_clip import ClipError, phase_correlation
+from memderain.data.video_frames import extract_frames
 from memderain.errors import MemderainError
 
 H, W = 72, 96
@@ -57,19 +54,21 @@ def write_video(path: Path, frames: list[np.ndarray]) -> Path:
     return path
 
 
-def test_static_video_every_and_count(tmp_path, recwarn):
+def test_static_video_every_and_count(tmp_path):
     frames = rain_frames(20)
     video = write_video(tmp_path / "street.mp4", frames)
     res = extract_frames(video, tmp_path / "tl", every=4)
-    assert res.frames == 5 and res.total_frames == 20 and not res.motion.moved
-    assert res.scene_dir == tmp_path / "tl" / "street"
+    assert res.frames == 5 and res.total_frames == 20 and res.max_shift_px == 0
+    assert res.scene_dir == tmp_path / "tl" / "street" and res.size == (H, W)
     names = sorted(p.name for p in res.scene_dir.iterdir())
-    assert names == [f"t{i:03d}.png" for i in range(5)]
+    assert names == ["_clip"] + [f"t{i:03d}.png" for i in range(5)]
+    assert sorted(p.name for p in (res.scene_dir / "_clip").iterdir()) == [
+        "clip.json", "median.png", "static.png"]
+    assert res.static_fraction > 0.9
     # frame t001 is source frame 4 (lossy codec: close, and closer than any other frame)
     got = np.asarray(Image.open(res.scene_dir / "t001.png")).astype(float)
     errs = [np.abs(got - f).mean() for f in frames]
     assert int(np.argmin(errs)) == 4 and errs[4] < 6
-    assert not [w for w in recwarn if issubclass(w.category, CameraMotionWarning)]
 
     res = extract_frames(video, tmp_path / "tl", count=6, scene="evenly")
     assert res.frames == 6
@@ -81,22 +80,26 @@ def test_static_video_every_and_count(tmp_path, recwarn):
     assert sorted(s.name for s in ds.scenes) == ["evenly", "street"]
 
 
-def test_panning_video_warns(tmp_path, capsys):
+def test_panning_video_is_refused_and_a_small_pan_aligned(tmp_path, capsys):
     video = write_video(tmp_path / "pan.mp4", rain_frames(12, pan_px=2.0))
-    with pytest.warns(CameraMotionWarning, match="camera seems to move"):
-        res = extract_frames(video, tmp_path / "tl", count=6)
-    assert res.motion.moved and res.motion.max_shift_px >= 15  # ~22 px pan over the clip
-    assert main(["extract-frames", str(video), str(tmp_path / "cli"), "--every", "2"]) == 0
-    err = capsys.readouterr().err
-    assert "warning: " in err and "camera seems to move" in err
+    with pytest.raises(ClipError, match=r"the camera moves: frame_0000\d\d is shifted"):
+        extract_frames(video, tmp_path / "tl", count=6)
+    assert not (tmp_path / "tl" / "pan").exists()
+    assert main(["extract-frames", str(video), str(tmp_path / "cli"), "--every", "2"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "the camera moves" in err and "--max-shift" in err
+    # within a raised bound the pan (~22 px) is aligned away: frames cropped to the overlap
+    res = extract_frames(video, tmp_path / "tl", count=6, max_shift=30)
+    assert res.max_shift_px >= 15 and res.size[1] <= W - 15
+    a = np.asarray(Image.open(res.scene_dir / "t000.png")).astype(float)
+    b = np.asarray(Image.open(res.scene_dir / "t005.png")).astype(float)
+    assert np.median(np.abs(a - b)) < 6  # same scene content after alignment
 
 
-def test_phase_shift_recovers_translation():
+def test_phase_correlation_recovers_translation():
     a = scenery(64, 80).mean(-1).astype(np.float32) / 255
     b = np.roll(a, (3, -5), axis=(0, 1))
-    assert phase_shift(a, b) == (3.0, -5.0)
-    still = [np.stack([a * 255] * 3, -1).astype(np.uint8)] * 3
-    assert not camera_motion(still).moved
+    assert phase_correlation(a, b) == (3, -5)
 
 
 def test_errors_and_overwrite(tmp_path, capsys):
@@ -105,9 +108,11 @@ def test_errors_and_overwrite(tmp_path, capsys):
     assert "wrote 3 of 6 frames" in capsys.readouterr().out
     assert main(["extract-frames", str(video), str(tmp_path / "tl"), "--count", "3"]) == 1
     assert "--overwrite" in capsys.readouterr().err
-    assert main(["extract-frames", str(video), str(tmp_path / "tl"), "--count", "2",
+    assert main(["extract-frames", str(video), str(tmp_path / "tl"), "--count", "4",
                  "--overwrite"]) == 0
-    assert len(list((tmp_path / "tl" / "v").iterdir())) == 2
+    assert len(list((tmp_path / "tl" / "v").glob("t*.png"))) == 4
+    assert main(["extract-frames", str(video), str(tmp_path / "tl2"), "--count", "2"]) == 1
+    assert "at least 3" in capsys.readouterr().err
     assert main(["extract-frames", str(tmp_path / "none.mp4"), str(tmp_path / "x")]) == 1
     assert "not found" in capsys.readouterr().err
     (tmp_path / "junk.mp4").write_bytes(b"not a video at all")

@@ -82,6 +82,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_backend_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--adapt", action="store_true",
+                   help="first fine-tune the model on INPUT itself (one static-camera video or "
+                        "folder of frames; `memderain adapt`), save it as OUT/<name>-adapted.pt "
+                        "and de-rain with it")
+    from memderain.cli.adapt import add_adapt_options
+
+    add_adapt_options(p)
     p.add_argument(
         "--suffix",
         default="",
@@ -301,12 +308,34 @@ def _one_line(src: Path, exc: BaseException) -> str:
     return msg if str(src) in msg else f"{src}: {msg}"
 
 
+def _adapt_first(args: argparse.Namespace) -> Path:
+    """``--adapt``: adapt the model on the single clip INPUT; returns the adapted weights."""
+    from memderain.cli.adapt import adapt_config, run_adapt
+
+    if len(args.inputs) != 1 or not (Path(args.inputs[0]).is_dir()
+                                     or Path(args.inputs[0]).suffix.lower() in VIDEO_EXTENSIONS):
+        raise MemderainError("--adapt needs exactly one INPUT: a static-camera video or a "
+                             "folder of its frames")
+    src = Path(args.inputs[0])
+    out_dir = Path(args.output)
+    if out_dir.suffix and not src.is_dir():  # -o names the output video: weights beside it
+        out_dir = out_dir.parent
+    weights = out_dir / f"{src.stem or src.resolve().name}-adapted.pt"
+    res = run_adapt(str(src), weights, args.weights, adapt_config(args, args.device),
+                    resume=False, overwrite=args.overwrite)
+    print(f"adapted on {len(res.frames_used)} frames in {res.seconds:.0f} s ({res.steps} "
+          f"steps) -> {weights}", file=sys.stderr)
+    return weights
+
+
 def run(args: argparse.Namespace) -> int:
     if args.overlap < 0:
         raise MemderainError(f"--overlap must be >= 0, got {args.overlap}")
     if args.tile is not None and args.tile < 0:
         raise MemderainError(f"--tile must be >= 0 (0 = whole image), got {args.tile}")
     jobs, errors, scan = plan_jobs(args.inputs, args.output, args.recursive, args.suffix)
+    if args.adapt and jobs:
+        args.weights = str(_adapt_first(args))
     for msg in errors:
         print(f"memderain derain: error: {msg}", file=sys.stderr)
     if not jobs:

@@ -3,8 +3,9 @@
     memderain eval --data DIR [--weights CKPT | --baseline identity|median3|min3|opening3] ...
     memderain eval --real DIR [--weights CKPT]           # no ground truth: NIQE in vs out
     memderain eval --video --data RAINY.mp4 --clean CLEAN.mp4|FRAMES_DIR [--metrics all]
+    memderain eval --clip VIDEO_OR_FRAMES [--weights CKPT]   # real rain vs the temporal median
 
-Each source (``--data``, ``--real``, ``--video``) has its own ``_run_*`` function; they
+Each source (``--data``, ``--real``, ``--video``, ``--clip``) has its own ``_run_*`` function; they
 share model loading and the run-folder bookkeeping.
 """
 
@@ -46,6 +47,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--data", type=Path, help="paired benchmark folder (layout auto-detected)")
     src.add_argument("--real", type=Path, help="folder of real rainy photos (no ground truth): "
                                                "NIQE of input and output")
+    src.add_argument("--clip", type=Path,
+                     help="real static-camera rain (video or folder of frames): every frame "
+                          "against the clip's temporal median on its static pixels (Y-PSNR, "
+                          "brightness change, high-frequency error), for the input, the 3x3 "
+                          "filters and the model")
+    p.add_argument("--frames", type=int, help="with --clip: score N evenly spaced frames")
+    p.add_argument("--max-frames", type=int, default=60,
+                   help="with --clip: read at most N evenly spaced frames (default 60)")
+    p.add_argument("--max-side", type=int, default=0,
+                   help="with --clip: downsize frames to this longer side (0 = keep)")
+    p.add_argument("--max-shift", type=float, default=8,
+                   help="with --clip: refuse a camera that moves more than N px (default 8)")
     p.add_argument("--video", action="store_true",
                    help="--data is a rainy video scored frame by frame against --clean "
                         "(paper Table III; use --metrics all for VIF and FSIM)")
@@ -126,6 +139,8 @@ def _run_dir(args, dataset: str, method: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     if args.real is not None:
         return _run_real(args)
+    if args.clip is not None:
+        return _run_clip(args)
     if args.video or args.clean:
         return _run_video(args)
     return _run_paired(args)
@@ -231,3 +246,66 @@ def _run_video(args) -> int:
     _print_gain_table(metrics, mean, input_mean)
     print(f"wrote {out / 'summary.json'} and per_frame.csv")
     return 0
+
+
+def _run_clip(args) -> int:
+    from memderain.data.static_clip import load_static_clip
+    from memderain.evaluation.clip_score import format_table, score_methods
+
+    if args.video or args.clean:
+        raise MemderainError("--clip is scored against its own temporal median; "
+                             "drop --video / --clean")
+    clip = load_static_clip(args.clip, args.max_frames, args.max_shift, args.max_side or None)
+    dataset = args.dataset or args.clip.resolve().stem
+    method, derain, weights = _method_and_model(args)
+    out = _run_dir(args, dataset, method)
+    methods = dict(TRIVIAL_FILTERS)
+    if derain is not None and method not in methods:
+        methods[method] = derain
+    step = max(1, len(clip) // args.frames) if args.frames else 1
+    frames = list(range(0, len(clip), step))
+    sets = {"all": frames}
+    adapted = _adapted_frames(weights, clip) if weights else None
+    if adapted is not None:
+        used, held = adapted
+        sets["adapted on"] = [t for t in frames if t in used]
+        sets["held out of adaptation"] = [t for t in frames if t in held]
+    t0 = time.time()
+    from tqdm import tqdm
+
+    def bar(it, total):
+        return tqdm(it, total=total, desc=f"score {dataset}", unit="frame",
+                    disable=True if args.quiet else None)
+
+    results, text = {}, []
+    for label, subset in sets.items():
+        if not subset:
+            continue
+        scores = score_methods(clip, methods, subset, progress=bar)
+        results[label] = {k: v.as_dict() for k, v in scores.items()}
+        text.append(format_table(scores, f"{dataset}: {label} frames ({len(subset)} of "
+                                         f"{len(clip)}), {clip.static_fraction:.0%} static"))
+    summary = base_summary() | {
+        "method": method, "dataset": dataset, "layout": "clip", "data": str(args.clip.resolve()),
+        "frames": len(clip), "scores": results, "weights": str(weights) if weights else None,
+        "wall_time_s": round(time.time() - t0, 2),
+        "conventions": "MATLAB Y; pseudo ground truth = temporal median of the aligned clip, "
+                       "static pixels only (memderain.evaluation.clip_score)",
+        "command": shlex.join(["memderain", *sys.argv[1:]]),
+    }
+    write_summary(out / "summary.json", summary, overwrite=True)
+    print("\n\n".join(text))
+    print(f"wrote {out / 'summary.json'}")
+    return 0
+
+
+def _adapted_frames(weights: Path, clip) -> tuple[list[int], list[int]] | None:
+    """(frames used, frames held out) when ``weights`` were adapted on this very clip."""
+    from memderain.checkpoint import load_checkpoint
+
+    info = load_checkpoint(weights).get("meta", {}).get("adapt")
+    if not info or info.get("clip") != str(Path(clip.source).resolve()):
+        return None
+    if list(info.get("frame_indices", [])) != list(map(int, clip.indices)):
+        return None
+    return list(info.get("frames_used", [])), list(info.get("frames_held_out", []))

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "extract-frames", help="sample frames of a static-camera rain video into DIR/<scene>/",
         description="Decode VIDEO (PyAV) and write sampled frames to DIR/<scene>/t000.png ..., "
-                    "the time-lapse layout `memderain train --data DIR` reads. Warns when the "
-                    "camera seems to move (the method needs a static background).")
+                    "the time-lapse layout `memderain train --data DIR` reads. Frames are "
+                    "aligned to a rain-free reference (small shakes) and cropped to the region "
+                    "all cover; a camera that moves more than --max-shift px is refused. "
+                    "DIR/<scene>/_clip/ shows the temporal median and the static mask.")
     p.add_argument("video", metavar="VIDEO", help="video file (anything FFmpeg decodes)")
     p.add_argument("dir", metavar="DIR", help="time-lapse root; frames go to DIR/<scene>/")
     how = p.add_mutually_exclusive_group()
@@ -20,6 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     how.add_argument("--count", type=int, metavar="T",
                      help="keep T frames evenly spaced over the video (default 30, as TimeLap)")
     p.add_argument("--scene", help="scene folder name (default: the video's file name stem)")
+    p.add_argument("--max-shift", type=float, default=8,
+                   help="refuse a camera that moves more than N px (default 8)")
+    p.add_argument("--max-side", type=int, default=0,
+                   help="downsize frames to this longer side (0 = keep)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing scene folder")
     p.set_defaults(func=run)
 
@@ -27,19 +32,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from memderain.data.video_frames import CameraMotionWarning, extract_frames
+    from memderain.data.video_frames import extract_frames
 
     def progress(it, total):
         return tqdm(it, total=total, unit="frame", desc="decode", disable=not sys.stderr.isatty())
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = extract_frames(args.video, args.dir, every=args.every, count=args.count,
-                             scene=args.scene, overwrite=args.overwrite, progress=progress)
-    for w in caught:
-        kind = "warning" if issubclass(w.category, CameraMotionWarning) else "note"
-        print(f"memderain extract-frames: {kind}: {w.message}", file=sys.stderr)
-    print(f"wrote {res.frames} of {res.total_frames} frames to {res.scene_dir} "
-          f"(camera shift <= {res.motion.max_shift_px:.1f} px, "
-          f"median grey change <= {res.motion.max_median_diff:.3f})")
+    res = extract_frames(args.video, args.dir, every=args.every, count=args.count,
+                         scene=args.scene, overwrite=args.overwrite, max_shift=args.max_shift,
+                         max_side=args.max_side or None, progress=progress)
+    h, w = res.size
+    print(f"wrote {res.frames} of {res.total_frames} frames ({w}x{h}) to {res.scene_dir} "
+          f"(camera shift aligned: {res.max_shift_px:.1f} px; static pixels "
+          f"{res.static_fraction:.0%})")
     return 0

@@ -4,21 +4,19 @@
 file stem unless ``--scene``), so ``DIR`` is a :class:`~memderain.data.timelapse.TimeLapseDataset`
 root. The paper's TimeLap scenes hold 30 frames each (Sec. IV-B1), the default ``count``.
 
-The method assumes a fixed background, so the sampled frames are checked for camera motion:
-they are shrunk to grey thumbnails, rain is suppressed with a temporal median over a sliding
-window of 3 sampled frames, and every filtered frame is compared with the first one by
-
-* phase correlation: the global translation (pixels at full resolution), and
-* the median absolute grey difference (catches zoom, rotation, cuts, big lighting changes).
-
-Either above its threshold gives a :class:`CameraMotionWarning` (the frames are still written).
+Real footage is made static first (:func:`memderain.data.static_clip.load_static_clip`): the
+sampled frames are aligned to a rain-free reference by phase correlation and cropped to the
+region all of them cover; a camera that moves more than ``max_shift`` pixels is refused with
+the measured shift, and fewer than 3 frames are refused. Beside the frames, the scene folder
+gets ``_clip/median.png`` (the temporal median) and ``_clip/static.png`` (white where the
+scene does not move: what the losses and the clip score use) for a look at what was found.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,90 +24,21 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from memderain.data.static_clip import DEFAULT_MAX_SHIFT, load_static_clip
 from memderain.errors import MemderainError
 
 DEFAULT_COUNT = 30
-SHIFT_THRESHOLD_PX = 2.0  # translation of the camera, full-resolution pixels
-DIFF_THRESHOLD = 0.08  # median |grey difference| in [0, 1] of median-filtered thumbnails
-THUMB_SIDE = 128
-
-
-class CameraMotionWarning(UserWarning):
-    """The sampled frames do not look like one static camera."""
-
-
-@dataclass(frozen=True)
-class MotionReport:
-    max_shift_px: float  # largest translation vs the first (filtered) frame, full-res pixels
-    max_median_diff: float  # largest median |grey difference| vs the first filtered frame
-    moved: bool
-
-    def message(self) -> str:
-        return (f"camera seems to move (shift up to {self.max_shift_px:.1f} px, median grey "
-                f"difference up to {self.max_median_diff:.3f}); time-lapse training assumes a "
-                "static camera")
+SIDECAR = "_clip"  # sub-folder of a scene: ignored by the scene loaders (frames are files)
 
 
 @dataclass(frozen=True)
 class ExtractResult:
     scene_dir: Path
     frames: int  # frames written
-    total_frames: int  # frames decoded from the video
-    motion: MotionReport
-
-
-def _thumb(rgb: np.ndarray) -> np.ndarray:
-    img = Image.fromarray(rgb).convert("L")
-    s = THUMB_SIDE / max(img.size)
-    if s < 1:
-        img = img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))),
-                         Image.BILINEAR)
-    return np.asarray(img, dtype=np.float32) / 255.0
-
-
-def phase_shift(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Integer (dy, dx) translation of grey image ``b`` relative to ``a`` (phase correlation)."""
-    h, w = a.shape
-    win = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
-    fa = np.fft.rfft2((a - a.mean()) * win)
-    fb = np.fft.rfft2((b - b.mean()) * win)
-    cross = fb * np.conj(fa)
-    mag = np.abs(cross)
-    # regularised whitening: frequencies with almost no energy (pure rain / codec noise) get
-    # little weight instead of a random phase at full weight
-    corr = np.fft.irfft2(cross / (mag + 0.05 * mag.max() + 1e-12), s=(h, w))
-    dy, dx = np.unravel_index(int(np.argmax(corr)), corr.shape)
-    return float(dy - h if dy > h // 2 else dy), float(dx - w if dx > w // 2 else dx)
-
-
-def camera_motion(frames: list[np.ndarray], shift_threshold: float = SHIFT_THRESHOLD_PX,
-                  diff_threshold: float = DIFF_THRESHOLD) -> MotionReport:
-    """Motion check of sampled RGB frames (see the module docstring)."""
-    if not frames:
-        return MotionReport(0.0, 0.0, False)
-    scale = max(1.0, max(frames[0].shape[:2]) / THUMB_SIDE)
-    return motion_from_thumbs([_thumb(f) for f in frames], scale, shift_threshold,
-                              diff_threshold)
-
-
-def motion_from_thumbs(thumbs: list[np.ndarray], scale: float,
-                       shift_threshold: float = SHIFT_THRESHOLD_PX,
-                       diff_threshold: float = DIFF_THRESHOLD) -> MotionReport:
-    """:func:`camera_motion` on grey thumbnails that are ``scale`` times smaller than frames."""
-    if len(thumbs) < 2:
-        return MotionReport(0.0, 0.0, False)
-    t = np.stack(thumbs)
-    n = len(t)
-    filtered = [np.median(t[max(0, i - 1):min(n, i + 2)], axis=0) for i in range(n)]
-    ref = filtered[0]
-    shifts, diffs = [], []
-    for f in filtered[1:]:
-        dy, dx = phase_shift(ref, f)
-        shifts.append(float(np.hypot(dy, dx)) * scale)
-        diffs.append(float(np.median(np.abs(f - ref))))
-    max_shift, max_diff = max(shifts), max(diffs)
-    return MotionReport(max_shift, max_diff,
-                        max_shift > shift_threshold or max_diff > diff_threshold)
+    total_frames: int  # frames in the video
+    max_shift_px: float  # largest camera shift that was aligned away
+    static_fraction: float  # share of pixels where the scene does not move
+    size: tuple[int, int]  # (H, W) of the written (aligned, cropped) frames
 
 
 def _open(video: Path):
@@ -157,15 +86,15 @@ def iter_frames(video: str | Path):
 
 def extract_frames(video: str | Path, out_dir: str | Path, *, every: int | None = None,
                    count: int | None = None, scene: str | None = None, overwrite: bool = False,
-                   shift_threshold: float = SHIFT_THRESHOLD_PX,
-                   diff_threshold: float = DIFF_THRESHOLD,
+                   max_shift: float = DEFAULT_MAX_SHIFT, max_side: int | None = None,
                    progress: Callable | None = None) -> ExtractResult:
-    """Write sampled frames of ``video`` to ``out_dir/<scene>/tNNN.png``.
+    """Write sampled, aligned frames of ``video`` to ``out_dir/<scene>/tNNN.png``.
 
     Sampling: ``every=N`` keeps frames 0, N, 2N, ...; ``count=T`` keeps T frames evenly spaced
-    over the whole video (default: ``count=30``). Warns (:class:`CameraMotionWarning`) when the
-    camera seems to move. The scene folder is written under a temporary name and renamed when
-    complete; an existing non-empty scene folder is kept unless ``overwrite``.
+    over the whole video (default: ``count=30``). Raises :class:`MemderainError` when the
+    camera moves more than ``max_shift`` px or fewer than 3 frames result. The scene folder is
+    written under a temporary name and renamed when complete; an existing non-empty scene
+    folder is kept unless ``overwrite``.
     """
     video = Path(video)
     if every is not None and count is not None:
@@ -183,47 +112,27 @@ def extract_frames(video: str | Path, out_dir: str | Path, *, every: int | None 
     final = out_dir / name
     if final.exists() and (not final.is_dir() or any(final.iterdir())) and not overwrite:
         raise MemderainError(f"{final} exists and is not empty; pass --overwrite to replace it")
-
-    if count is not None:
-        total = count_frames(video)
-        if total < 1:
-            raise MemderainError(f"{video} has no frames")
-        wanted = set(np.unique(np.linspace(0, total - 1, min(count, total)).round().astype(int)))
-    else:
-        total, wanted = None, None
+    if not video.is_file():
+        raise MemderainError(f"video not found: {video}")
+    total = count_frames(video)
+    clip = load_static_clip(video, count, max_shift, max_side, every=every, progress=progress)
 
     tmp = out_dir / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    kept = 0
-    thumbs: list[np.ndarray] = []  # grey thumbnails for the motion check (not full frames)
-    scale = 1.0
-    decoded = 0
+    (tmp / SIDECAR).mkdir(parents=True)
     try:
-        frames = iter_frames(video)
-        if progress is not None:
-            frames = progress(frames, total)
-        for i, rgb in frames:
-            decoded = i + 1
-            if (wanted is not None and i in wanted) or (every is not None and i % every == 0):
-                Image.fromarray(rgb).save(tmp / f"t{kept:03d}.png", compress_level=1)
-                kept += 1
-                thumbs.append(_thumb(rgb))
-                scale = max(1.0, max(rgb.shape[:2]) / THUMB_SIDE)
-        if not kept:
-            raise MemderainError(f"{video}: no frame decoded")
+        for t, frame in enumerate(clip.frames):
+            Image.fromarray(frame).save(tmp / f"t{t:03d}.png", compress_level=1)
+        Image.fromarray(clip.median).save(tmp / SIDECAR / "median.png")
+        Image.fromarray((clip.static * 255).astype(np.uint8)).save(tmp / SIDECAR / "static.png")
+        info = {"source": str(video.resolve()), "frame_indices": clip.indices,
+                "shifts": clip.shifts.tolist(), "static_fraction": clip.static_fraction}
+        (tmp / SIDECAR / "clip.json").write_text(json.dumps(info, indent=1))
         if final.exists():
             shutil.rmtree(final) if final.is_dir() else final.unlink()
         os.replace(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if wanted is not None and kept < len(wanted):
-        warnings.warn(f"{video}: the container announced {total} frames but {decoded} decoded; "
-                      f"wrote {kept} of {len(wanted)} requested", stacklevel=2)
-    motion = motion_from_thumbs(thumbs, scale, shift_threshold, diff_threshold)
-    if motion.moved:
-        warnings.warn(f"{video}: {motion.message()}", CameraMotionWarning, stacklevel=2)
-    if kept < 2:
-        warnings.warn(f"{video}: only {kept} frame written; a time-lapse scene needs >= 2",
-                      stacklevel=2)
-    return ExtractResult(final, kept, decoded, motion)
+    shift = float(np.hypot(*(clip.shifts - clip.shifts[0]).T).max())
+    return ExtractResult(final, len(clip), total, shift, clip.static_fraction,
+                         clip.frames.shape[1:3])

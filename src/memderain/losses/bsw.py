@@ -25,13 +25,23 @@ import torch
 IN_EPS = 1e-5
 
 
-def instance_covariance(query: torch.Tensor, eps: float = IN_EPS) -> torch.Tensor:
-    """Sigma_s: covariance (N, C, C) of the instance-normalised query map (N, C, h, w)."""
+def instance_covariance(query: torch.Tensor, eps: float = IN_EPS,
+                        weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Sigma_s: covariance (N, C, C) of the instance-normalised query map (N, C, h, w).
+
+    ``weight`` (N, 1, h, w) of 0/1 restricts the statistics to the positions with weight 1
+    (real clips: query cells whose pixels are all static); None uses every position."""
     n, c = query.shape[:2]
     f = query.reshape(n, c, -1).float()
-    f = f - f.mean(dim=2, keepdim=True)
-    f = f / torch.sqrt(f.pow(2).mean(dim=2, keepdim=True) + eps)
-    return f @ f.transpose(1, 2) / f.shape[2]
+    if weight is None:
+        f = f - f.mean(dim=2, keepdim=True)
+        f = f / torch.sqrt(f.pow(2).mean(dim=2, keepdim=True) + eps)
+        return f @ f.transpose(1, 2) / f.shape[2]
+    w = weight.reshape(n, 1, -1).to(f.dtype)
+    total = w.sum(dim=2, keepdim=True).clamp_min(1.0)
+    f = f - (f * w).sum(dim=2, keepdim=True) / total
+    f = f / torch.sqrt((f.pow(2) * w).sum(dim=2, keepdim=True) / total + eps)
+    return (f * w) @ f.transpose(1, 2) / total
 
 
 def pair_variance(sigma_w: torch.Tensor, sigma_v: torch.Tensor) -> torch.Tensor:
@@ -98,13 +108,20 @@ def bsw_loss(
     groups: int = 4,
     low_groups: int = 2,
     iters: int = 10,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """L_w (Eq. 13) for the query maps of the two frames of a pair, (N, C, h, w) each.
 
     mean over both frames and all strict-upper-triangle entries of |Sigma_s * M|; gradients flow
-    into Sigma_s (hence the encoder), never through M.
+    into Sigma_s (hence the encoder), never through M. A pixel ``mask`` (N, 1, H, W) keeps only
+    the query cells whose pixels all have mask 1 (min-pooled to the query grid).
     """
-    sigma_w, sigma_v = instance_covariance(query_w), instance_covariance(query_v)
+    weight = None
+    if mask is not None:
+        h, w = query_w.shape[-2:]
+        weight = -torch.nn.functional.adaptive_max_pool2d(-mask.float(), (h, w))
+    sigma_w = instance_covariance(query_w, weight=weight)
+    sigma_v = instance_covariance(query_v, weight=weight)
     mask = bsw_mask(pair_variance(sigma_w.detach(), sigma_v.detach()), groups, low_groups, iters)
     c = sigma_w.shape[1]
     entries = max(c * (c - 1), 1)  # off-diagonal entries (mask and Sigma are symmetric)

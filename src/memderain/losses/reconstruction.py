@@ -2,6 +2,9 @@
 
 All images are NCHW in [-1, 1]. Every loss is a **mean** over batch, channels and pixels
 (the paper writes sums; a mean keeps the weights of Eq. 14 independent of crop and batch size).
+Every loss takes an optional ``mask`` (N, 1, H, W) of 0/1: only pixels with mask 1 count (real
+clips: the static pixels, where frames differ by rain only; see
+:mod:`memderain.data.static_clip`). Without a mask the plain mean is taken.
 """
 
 from __future__ import annotations
@@ -11,10 +14,21 @@ import torch
 SELF_CONSISTENCY_FORMS = ("clipped", "crossed")
 
 
-def background_loss(b_w: torch.Tensor, b_v: torch.Tensor) -> torch.Tensor:
+def masked_mean(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of ``x`` (N, C, H, W) over the pixels where ``mask`` (N, 1, H, W) is 1 (all
+    channels); the plain mean when ``mask`` is None; 0 when the mask is empty."""
+    if mask is None:
+        return x.mean()
+    mask = mask.to(x.dtype)
+    count = mask.sum() * x.shape[1]
+    return (x * mask).sum() / count.clamp_min(1.0)
+
+
+def background_loss(b_w: torch.Tensor, b_v: torch.Tensor, mask: torch.Tensor | None = None
+                    ) -> torch.Tensor:
     """L_b (Eq. 7): mean |B_w - B_v| between the backgrounds predicted for two frames of one
     scene. Symmetric in (w, v) by construction."""
-    return (b_w - b_v).abs().mean()
+    return masked_mean((b_w - b_v).abs(), mask)
 
 
 def cross_loss(
@@ -23,6 +37,7 @@ def cross_loss(
     b_w: torch.Tensor,
     b_v: torch.Tensor,
     symmetric: bool = True,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """L_c (Eq. 8): mean |I_w - B_v|, the background of one frame against the *other* input.
 
@@ -30,10 +45,10 @@ def cross_loss(
     are used and averaged: (|I_w - B_v| + |I_v - B_w|) / 2 (same scale as one direction, so
     lambda_c keeps its meaning). ``symmetric=False`` gives the single direction w -> v.
     """
-    forward = (i_w - b_v).abs().mean()
+    forward = masked_mean((i_w - b_v).abs(), mask)
     if not symmetric:
         return forward
-    return 0.5 * (forward + (i_v - b_w).abs().mean())
+    return 0.5 * (forward + masked_mean((i_v - b_w).abs(), mask))
 
 
 def self_consistency_loss(
@@ -44,6 +59,7 @@ def self_consistency_loss(
     b_v: torch.Tensor | None = None,
     i_v: torch.Tensor | None = None,
     r_v: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """L_s (Eq. 9): mean |I - (B + R)|.
 
@@ -60,19 +76,20 @@ def self_consistency_loss(
     if form not in SELF_CONSISTENCY_FORMS:
         raise ValueError(f"self-consistency form must be one of {SELF_CONSISTENCY_FORMS}, got {form!r}")
     if form == "clipped":
-        loss = (i_w - (b_w + r_w)).abs().mean()
+        loss = masked_mean((i_w - (b_w + r_w)).abs(), mask)
         if i_v is not None and r_v is not None and b_v is not None:
-            loss = 0.5 * (loss + (i_v - (b_v + r_v)).abs().mean())
+            loss = 0.5 * (loss + masked_mean((i_v - (b_v + r_v)).abs(), mask))
         return loss
     if b_v is None:
         raise ValueError("crossed self-consistency needs b_v, the other frame's background")
-    loss = (i_w - (b_v + r_w)).abs().mean()
+    loss = masked_mean((i_w - (b_v + r_w)).abs(), mask)
     if i_v is not None and r_v is not None:
-        loss = 0.5 * (loss + (i_v - (b_w + r_v)).abs().mean())
+        loss = 0.5 * (loss + masked_mean((i_v - (b_w + r_v)).abs(), mask))
     return loss
 
 
-def pseudo_gt_l1_loss(background: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def pseudo_gt_l1_loss(background: torch.Tensor, target: torch.Tensor,
+                      mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean |B - B_pseudo|: the supervised L1 of the ablation baselines B_a / B_b (Sec. IV-E1),
     where the target is the temporal average/median of the scene (footnote 4)."""
-    return (background - target).abs().mean()
+    return masked_mean((background - target).abs(), mask)

@@ -56,12 +56,19 @@ class DataConfig:
     # what picks best.pt: "psnr" (every validation frame) or "psnr_rainy" (only frames with
     # rain; rain-free frames score near the PSNR cap and otherwise dominate the mean)
     val_metric: str = "psnr"
+    # real static-camera clips (scene folders of frames, e.g. from `memderain extract-frames`;
+    # aligned, median and motion mask computed when the run starts) mixed into the pairs
+    real_root: str | None = None
+    real_ratio: float = 0.5  # share of pairs drawn from real_root (when it is set)
+    real_max_shift: float = 8.0  # refuse real scenes whose camera moves more (pixels)
 
     def __post_init__(self) -> None:
         if self.crop_size < 8 or self.crop_size % 8:
             raise ConfigError("data.crop_size must be a positive multiple of 8")
         if self.pseudo_gt_reducer not in ("median", "mean"):
             raise ConfigError("data.pseudo_gt_reducer must be 'median' or 'mean'")
+        if not 0.0 <= self.real_ratio <= 1.0:
+            raise ConfigError("data.real_ratio must be in [0, 1]")
         if self.val_metric not in ("psnr", "psnr_rainy"):
             raise ConfigError("data.val_metric must be 'psnr' or 'psnr_rainy'")
         if self.num_workers < 0 or self.val_max_scenes < 1 or self.val_frames_per_scene < 1:
@@ -91,6 +98,13 @@ class LossConfig:
     bsw_groups: int = 4  # h (Sec. III-E)
     bsw_low_groups: int = 2  # l (Sec. III-E)
     bsw_kmeans_iters: int = 10
+    # real-video remedies (memderain.losses.real_rain; no paper equation). 0 = off, as in the
+    # paper; the `real-*` presets and `memderain adapt` turn them on
+    lambda_agree: float = 0.0  # |R_hat| where the two frames agree (no rain in either)
+    agree_threshold: float = 0.024  # frames "agree" below this difference, [-1, 1] units (3/255)
+    lambda_floor: float = 0.0  # local floor (min over floor_window) of R_hat: smooth darkening
+    floor_window: int = 7
+    lambda_median: float = 0.0  # |B - temporal median| on static pixels of real clips
 
     def __post_init__(self) -> None:
         if self.kind not in LOSS_KINDS:
@@ -102,6 +116,8 @@ class LossConfig:
             raise ConfigError("loss weights (lambda_*) must be >= 0")
         if not 1 <= self.bsw_low_groups <= self.bsw_groups:
             raise ConfigError("need 1 <= loss.bsw_low_groups <= loss.bsw_groups")
+        if self.agree_threshold <= 0 or self.floor_window < 1 or self.floor_window % 2 == 0:
+            raise ConfigError("need loss.agree_threshold > 0 and an odd loss.floor_window >= 1")
 
 
 @dataclass(frozen=True)

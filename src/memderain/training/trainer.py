@@ -48,7 +48,7 @@ from memderain.version import __version__
 
 # config keys that may change between a run and its resume (everything else must match)
 RESUMABLE_CHANGES = {
-    "name", "data.root", "data.val", "data.num_workers", "data.cache", "data.val_max_scenes",
+    "name", "data.root", "data.real_root", "data.val", "data.num_workers", "data.cache", "data.val_max_scenes",
     "data.val_frames_per_scene", "data.val_metric", "train.steps", "train.device",
     "train.compile", "train.amp",
     "train.log_every", "train.image_every", "train.ckpt_every", "train.ckpt_minutes",
@@ -164,6 +164,8 @@ class Trainer:
 
             self.dataset = TimeLapseDataset(d.root, d.crop_size, d.resize, d.hflip, t.seed,
                                             d.min_frames, cache=d.cache)
+            if d.real_root is not None:
+                self.dataset = self._mix_real(self.dataset)
         else:
             from memderain.data.pseudo_gt import PseudoGTDataset
 
@@ -189,6 +191,21 @@ class Trainer:
             if d.val_metric == "psnr_rainy" and not has_rainy_frame(self.val_pairs):
                 raise MemderainError(f"data.val_metric=psnr_rainy, but no frame of --val {d.val} "
                                      "has rain; use data.val_metric=psnr")
+
+    def _mix_real(self, synthetic):
+        """Pairs of real clips (every scene folder under ``data.real_root``, aligned and masked
+        by :func:`~memderain.data.static_clip.load_static_clip`) mixed in at ``real_ratio``."""
+        from memderain.data.clip_pairs import ClipPairs, MixedPairs
+        from memderain.data.scenes import find_scenes
+        from memderain.data.static_clip import load_static_clip
+
+        d, t = self.cfg.data, self.cfg.train
+        root = Path(d.real_root)
+        scenes = find_scenes(root, 3)
+        clips = [load_static_clip(root / sc.name, None, d.real_max_shift) for sc in scenes]
+        real = ClipPairs(clips, d.crop_size, items_per_epoch=max(len(synthetic), 1),
+                         seed=t.seed, hflip=d.hflip)
+        return MixedPairs(synthetic, real, d.real_ratio, seed=t.seed)
 
     def _batches(self) -> Iterator[dict]:
         """Endless stream of batches; resumes at (epoch, batches_in_epoch)."""
@@ -227,7 +244,9 @@ class Trainer:
             out_w = DerainOutput(*(h[0] for h in halves))
             out_v = DerainOutput(*(h[1] for h in halves))
             items = memory.items if memory is not None else None
-            loss, terms = siamese_loss(lc, w, v, out_w, out_v, items=items)
+            real = {k: self._prepare(batch[k]) if batch[k].ndim == 4 else batch[k].to(self.device)
+                    for k in ("mask", "median", "has_median") if k in batch}
+            loss, terms = siamese_loss(lc, w, v, out_w, out_v, items=items, **real)
         else:
             loss, terms = pseudo_gt_loss(lc, out, target)
         if not torch.isfinite(loss):
@@ -294,9 +313,11 @@ class Trainer:
 
     def _load(self, path: Path) -> None:
         state = load_train_checkpoint(path, self.model)
+        # keys added to the config after the run started take their defaults
+        stored = _flat(experiment_to_dict(ExperimentConfig())) | _flat(state["experiment"])
         diffs = sorted(
             k for k, v in _flat(experiment_to_dict(self.cfg)).items()
-            if k not in RESUMABLE_CHANGES and _flat(state["experiment"]).get(k) != v)
+            if k not in RESUMABLE_CHANGES and stored.get(k) != v)
         if diffs:
             raise MemderainError(f"--resume: the config differs from the run in {self.run_dir} "
                                  f"in {', '.join(diffs[:6])}; use the run's config.yaml")

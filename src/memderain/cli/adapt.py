@@ -1,0 +1,117 @@
+"""`memderain adapt CLIP -o ADAPTED.pt`: fine-tune the model on your own static-camera clip.
+
+Self-supervised test-time adaptation (no ground truth): the clip's frames are aligned, their
+temporal median and static mask computed, and the shipped (or --weights) model is trained on
+pairs of the clip's own frames for --minutes (default 4) or --steps. Then:
+
+    memderain derain CLIP --weights ADAPTED.pt -o OUT/
+
+(or both at once: ``memderain derain VIDEO --adapt -o OUT/``). Interrupted runs keep
+ADAPTED.pt.resume and continue with --resume; ADAPTED.pt is written only when done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from memderain.data.static_clip import DEFAULT_MAX_FRAMES, DEFAULT_MAX_SHIFT
+
+
+def add_adapt_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``adapt`` and ``derain --adapt``."""
+    from memderain.training.adapt import DEFAULT_OBJECTIVE, OBJECTIVES, AdaptConfig
+
+    d = AdaptConfig()
+    g = p.add_argument_group("adaptation")
+    g.add_argument("--minutes", type=float, default=d.minutes,
+                   help=f"time budget of the training (default {d.minutes:g})")
+    g.add_argument("--steps", type=int, default=0,
+                   help="train exactly N steps (reproducible; default: as many as fit)")
+    g.add_argument("--objective", default=DEFAULT_OBJECTIVE, choices=list(OBJECTIVES),
+                   help=f"what to optimise (default {DEFAULT_OBJECTIVE}: the Siamese losses "
+                        "plus the clip's temporal median as target on its static pixels)")
+    g.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES,
+                   help=f"use at most N evenly spaced frames (default {DEFAULT_MAX_FRAMES})")
+    g.add_argument("--max-side", type=int, default=0,
+                   help="downsize frames to this longer side first (0 = keep)")
+    g.add_argument("--max-shift", type=float, default=DEFAULT_MAX_SHIFT,
+                   help="refuse clips whose camera moves more than this many pixels "
+                        f"(default {DEFAULT_MAX_SHIFT:g})")
+    g.add_argument("--crop", type=int, default=d.crop_size, help="training crop size")
+    g.add_argument("--batch", type=int, default=d.batch_size, help="pairs per step")
+    g.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {d.lr:g})")
+    g.add_argument("--holdout-every", type=int, default=0, metavar="N",
+                   help="leave every N-th frame out of the training (score them apart)")
+    g.add_argument("--seed", type=int, default=0)
+
+
+def adapt_config(args: argparse.Namespace, device: str = "auto"):
+    from memderain.training.adapt import AdaptConfig
+
+    return AdaptConfig(minutes=args.minutes, steps=args.steps, objective=args.objective,
+                       crop_size=args.crop, batch_size=args.batch, lr=args.lr, seed=args.seed,
+                       max_frames=args.max_frames, max_side=args.max_side,
+                       max_shift=args.max_shift, holdout_every=args.holdout_every,
+                       device=device)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("adapt", help="fine-tune the model on your own static-camera rain clip",
+                       description=__doc__.split("\n\n", 1)[1].replace("``", ""),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("clip", metavar="CLIP", help="video file or folder of frames (static camera)")
+    p.add_argument("-o", "--output", required=True, metavar="ADAPTED.pt",
+                   help="where to write the adapted checkpoint")
+    p.add_argument("--weights", metavar="PATH", help="starting checkpoint (default: shipped)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing ADAPTED.pt")
+    add_adapt_options(p)
+    p.set_defaults(func=run)
+
+
+def progress_bar(desc: str):
+    """A tqdm bar over adaptation steps (total known after the first steps)."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, unit="step", disable=None)
+
+    def update(step: int, total: int, values: dict[str, float]) -> None:
+        if total and bar.total != total:
+            bar.total = total
+        bar.update(step - bar.n)
+        bar.set_postfix(loss=f"{values.get('loss', 0):.4f}", refresh=False)
+
+    return bar, update
+
+
+def run_adapt(clip: str, out: Path, weights, cfg, *, resume: bool, overwrite: bool):
+    from memderain.training.adapt import adapt
+
+    bar, update = progress_bar(f"adapt {Path(clip).name}")
+    try:
+        return adapt(clip, out, weights, cfg, resume=resume, overwrite=overwrite,
+                     progress=update)
+    finally:
+        bar.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    from memderain.training.adapt import resume_path
+
+    out = Path(args.output)
+    try:
+        res = run_adapt(args.clip, out, args.weights, adapt_config(args, args.device),
+                        resume=args.resume, overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        print(f"memderain adapt: interrupted; {out} untouched; continue with --resume "
+              f"(state in {resume_path(out)})", file=sys.stderr)
+        return 130
+    held = f", {len(res.frames_held_out)} held out" if res.frames_held_out else ""
+    print(f"adapted on {len(res.frames_used)} frames of {res.clip.source}{held} "
+          f"({res.clip.static_fraction:.0%} static pixels): {res.steps} steps in "
+          f"{res.seconds:.0f} s -> {res.path}")
+    print(f"next: memderain derain {args.clip} --weights {res.path} -o OUT/")
+    return 0

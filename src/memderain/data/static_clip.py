@@ -1,0 +1,297 @@
+"""Real rain from a static camera: aligned frames, a temporal median and a static-pixel mask.
+
+The paper trains on time-lapse frames of one static scene (Sec. IV-B1). Real footage is only
+*almost* static: a tripod drifts by a pixel, cars and people cross, trees sway, subtitles
+change. :func:`load_static_clip` turns a video or a folder of frames into a
+:class:`StaticClip`:
+
+1. **Frames**: up to ``max_frames`` evenly spaced frames (video: PyAV; folder: natural order).
+   Fewer than 3 frames are refused (a median of two frames is no background).
+2. **Alignment** (:func:`align_frames`): the integer translation of every frame against a
+   rain-suppressed reference (the temporal median of all frames, roughly aligned first) by
+   phase correlation; a clip whose camera moves more than ``max_shift`` pixels is refused with the
+   measured shift. Frames are shifted onto the reference and all cropped to the region every
+   frame covers.
+3. **Temporal median** of the aligned frames: the clip's pseudo ground truth (how SPA-Data
+   was made; the paper's footnote 4 uses the mean).
+4. **Static mask** (:func:`static_mask`): pixels where the scene itself does not change.
+   Rain only adds light (R >= 0, Eq. 1), is nearly colourless and is thin, so a pixel is
+   *moving* when, in some frame, it is clearly darker than the median, changes colour, or
+   brightens as part of a blob wider than a rain streak. Thresholds scale with the clip's
+   noise level; the mask is cleaned of isolated pixels and grown by a margin.
+
+Masked (moving) pixels are left out of every training loss and of the clip score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from memderain.errors import MemderainError
+
+MIN_FRAMES = 3
+DEFAULT_MAX_FRAMES = 60
+DEFAULT_MAX_SHIFT = 8  # pixels at full resolution
+_ALIGN_SIDE = 1024
+STILL_PRIOR = 0.1  # a shift must correlate 10 % better than no shift to be applied  # phase correlation on frames downsized to at most this longer side
+
+
+class ClipError(MemderainError):
+    """A clip cannot be used as a static scene (too short, camera moves, mixed sizes...)."""
+
+
+@dataclass
+class StaticClip:
+    """An aligned static-camera clip (all arrays share H, W)."""
+
+    frames: np.ndarray  # (T, H, W, 3) uint8, aligned and cropped
+    names: list[str]  # one label per frame (file name or "frame_000123")
+    median: np.ndarray  # (H, W, 3) uint8, temporal median of the aligned frames
+    static: np.ndarray  # (H, W) bool, True where the scene does not move
+    events: np.ndarray  # (T, H, W) bool, True where frame t differs by more than rain
+    shifts: np.ndarray  # (T, 2) int (dy, dx) of each frame against the reference
+    source: str = ""
+    indices: list[int] = field(default_factory=list)  # frame numbers in the source
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def static_fraction(self) -> float:
+        return float(self.static.mean())
+
+    def valid(self, t: int) -> np.ndarray:
+        """(H, W) bool: pixels of frame t that show the static background plus rain only."""
+        return self.static & ~self.events[t]
+
+
+# ----------------------------------------------------------------------------- reading
+def read_clip_frames(source: str | Path, max_frames: int | None = DEFAULT_MAX_FRAMES,
+                     max_side: int | None = None, every: int | None = None,
+                     progress: Callable | None = None
+                     ) -> tuple[list[np.ndarray], list[str], list[int]]:
+    """Up to ``max_frames`` evenly spaced uint8 RGB frames of a video file or frame folder
+    (or, with ``every=N``, frames 0, N, 2N, ...), downsized (antialiased bicubic) to at most
+    ``max_side`` pixels on the longer side. ``progress(iterable, total)`` may wrap decoding.
+
+    Returns (frames, names, indices in the source). Raises :class:`ClipError` for fewer than
+    :data:`MIN_FRAMES` frames or frames of different sizes.
+    """
+    from memderain.data.transforms import read_rgb
+    from memderain.evaluation.video import frame_files
+
+    source = Path(source)
+    if max_frames is not None and max_frames < MIN_FRAMES:
+        raise ClipError(f"a static-camera clip needs at least {MIN_FRAMES} frames (the temporal "
+                        f"median of fewer is no background); asked for {max_frames}")
+    if source.is_dir():
+        files = frame_files(source)
+        picks = _pick(len(files), max_frames, every)
+        frames = [_fit(read_rgb(files[i]), max_side) for i in picks]
+        names = [files[i].name for i in picks]
+    elif source.is_file():
+        from memderain.data.video_frames import count_frames, iter_frames
+
+        total = count_frames(source)
+        wanted = set(_pick(total, max_frames, every))
+        frames, names, picks = [], [], []
+        decoded = iter_frames(source)
+        for i, rgb in (progress(decoded, total) if progress is not None else decoded):
+            if i in wanted:
+                frames.append(_fit(rgb, max_side))
+                names.append(f"frame_{i:06d}")
+                picks.append(i)
+    else:
+        raise ClipError(f"clip not found: {source} (expected a video file or a folder of frames)")
+    if len(frames) < MIN_FRAMES:
+        raise ClipError(f"{source}: {len(frames)} frame(s); a static-camera clip needs at least "
+                        f"{MIN_FRAMES} (the temporal median of fewer is no background)")
+    sizes = sorted({f.shape[:2] for f in frames})
+    if len(sizes) > 1:
+        raise ClipError(f"{source}: frames of different sizes {sizes[:3]}; frames of one static "
+                        "camera share one size")
+    return frames, names, list(picks)
+
+
+def _fit(rgb: np.ndarray, max_side: int | None) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    if not max_side or max(h, w) <= max_side:
+        return rgb
+    from PIL import Image
+
+    s = max_side / max(h, w)
+    img = Image.fromarray(rgb).resize((max(1, round(w * s)), max(1, round(h * s))),
+                                      Image.Resampling.BICUBIC)
+    return np.asarray(img)
+
+
+def _pick(total: int, count: int | None, every: int | None = None) -> list[int]:
+    if every is not None:
+        return list(range(0, total, every))[:count] if count else list(range(0, total, every))
+    if count is None or total <= count:
+        return list(range(total))
+    return sorted(set(np.linspace(0, total - 1, count).round().astype(int).tolist()))
+
+
+# ----------------------------------------------------------------------------- alignment
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def phase_correlation(ref: np.ndarray, img: np.ndarray, prefer_still: float = 0.0
+                      ) -> tuple[int, int]:
+    """Integer (dy, dx) such that ``img[y, x] ~ ref[y - dy, x - dx]`` (grey float images).
+
+    Hann-windowed, with regularised whitening: frequencies with almost no energy (rain, codec
+    noise) get little weight instead of a random phase at full weight. ``prefer_still``: keep
+    (0, 0) unless the best peak beats the zero shift's correlation by this fraction (a static
+    camera is the rule; on small, rainy frames a noise peak can win by a hair).
+    """
+    h, w = ref.shape
+    win = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
+    fa = np.fft.rfft2((ref - ref.mean()) * win)
+    fb = np.fft.rfft2((img - img.mean()) * win)
+    cross = fb * np.conj(fa)
+    mag = np.abs(cross)
+    corr = np.fft.irfft2(cross / (mag + 0.05 * mag.max() + 1e-12), s=(h, w))
+    dy, dx = np.unravel_index(int(np.argmax(corr)), corr.shape)
+    if prefer_still and corr[0, 0] >= (1.0 - prefer_still) * corr[dy, dx]:
+        return 0, 0
+    return int(dy - h if dy > h // 2 else dy), int(dx - w if dx > w // 2 else dx)
+
+
+def measure_shifts(frames: list[np.ndarray]) -> np.ndarray:
+    """(T, 2) integer (dy, dx) of every frame against a rain-suppressed reference.
+
+    Pass 1 measures every frame against the middle frame; pass 2 against the median of all
+    frames moved onto it by pass 1 (rain and codec noise suppressed, and sharp even when the
+    camera pans)."""
+    h, w = frames[0].shape[:2]
+    step = max(1, int(np.ceil(max(h, w) / _ALIGN_SIDE)))
+    greys = [_grey(f[::step, ::step]) for f in frames]
+    mid = len(greys) // 2
+    first = [phase_correlation(greys[mid], g, STILL_PRIOR) for g in greys]
+    ref = np.median(np.stack([np.roll(g, (-dy, -dx), axis=(0, 1))
+                              for g, (dy, dx) in zip(greys, first, strict=True)]), axis=0)
+    shifts = [_verified(ref, g, phase_correlation(ref, g, STILL_PRIOR)) for g in greys]
+    return np.array(shifts, dtype=int) * step
+
+
+def _misfit(ref: np.ndarray, img: np.ndarray, dy: int, dx: int) -> float:
+    """Median |img - ref| where they overlap when img is taken as ref moved by (dy, dx)."""
+    h, w = ref.shape
+    a = ref[max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
+    b = img[max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)]
+    return float(np.median(np.abs(a - b))) if a.size else np.inf
+
+
+def _verified(ref: np.ndarray, img: np.ndarray, shift: tuple[int, int]) -> tuple[int, int]:
+    """``shift`` if it fits the frame at least 10 % better than no shift, else (0, 0): a
+    static camera is the rule, and on small rainy frames a noise peak can win."""
+    if shift == (0, 0) or _misfit(ref, img, *shift) < 0.9 * _misfit(ref, img, 0, 0):
+        return shift
+    return 0, 0
+
+
+def align_frames(frames: list[np.ndarray], max_shift: float = DEFAULT_MAX_SHIFT,
+                 names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Shift every frame onto the reference and crop all to the region they all cover.
+
+    Returns (aligned (T, H', W', 3) uint8, shifts (T, 2)). Raises :class:`ClipError` naming the
+    largest measured shift when it exceeds ``max_shift`` (the camera moves).
+    """
+    shifts = measure_shifts(frames)
+    dist = np.hypot(shifts[:, 0], shifts[:, 1])
+    worst = int(np.argmax(dist))
+    if dist[worst] > max_shift:
+        name = names[worst] if names else f"frame {worst}"
+        raise ClipError(f"the camera moves: {name} is shifted {dist[worst]:.1f} px "
+                        f"(dy {shifts[worst, 0]}, dx {shifts[worst, 1]}) from the clip's "
+                        f"reference, more than the {max_shift:g} px allowed; film from a "
+                        "tripod or a sill (or raise --max-shift)")
+    h, w = frames[0].shape[:2]
+    top, bottom = int(max(0, -shifts[:, 0].min())), int(max(0, shifts[:, 0].max()))
+    left, right = int(max(0, -shifts[:, 1].min())), int(max(0, shifts[:, 1].max()))
+    hh, ww = h - top - bottom, w - left - right
+    if hh < 8 or ww < 8:
+        raise ClipError(f"frames of {w}x{h} px leave no common region after alignment")
+    # frame content at (y, x) shows reference (y - dy, x - dx): reference window starts at
+    # (top, left), so frame t's window starts at (top + dy, left + dx)
+    out = np.stack([f[top + dy:top + dy + hh, left + dx:left + dx + ww]
+                    for f, (dy, dx) in zip(frames, shifts, strict=True)])
+    return out, shifts
+
+
+# ----------------------------------------------------------------------------- median / mask
+def temporal_median(frames: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3) per-pixel median over T (the lower middle value for even T)."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(frames)).median(dim=0).values.numpy()
+
+
+def noise_level(frames: np.ndarray, median: np.ndarray) -> float:
+    """Robust sigma (grey levels) of the frame-to-median luminance differences (MAD)."""
+    d = _grey(frames) - _grey(median)[None]
+    return float(1.4826 * np.median(np.abs(d - np.median(d))))
+
+
+def motion_masks(frames: np.ndarray, median: np.ndarray, *, blob: int = 9, margin: int = 4,
+                 moving_share: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """Where the scene itself changes: ``(static (H, W), events (T, H, W))``, both bool.
+
+    A pixel of frame t is an *event* when, against the median, its luminance drops by more
+    than ``max(10, 4 sigma)``, its colour changes by more than ``max(12, 5 sigma)`` (rain is
+    near-neutral), or it brightens by more than ``max(10, 4 sigma)`` inside a bright region
+    that survives a ``blob`` x ``blob`` opening (wider than rain streaks); isolated event
+    pixels are removed (3x3 opening) and events are grown by ``margin`` pixels. A pixel is
+    *static* unless it has events in at least ``moving_share`` of the frames (at least 2):
+    there the median itself is unreliable (swaying trees, changing subtitles, traffic).
+    """
+    sigma = noise_level(frames, median)
+    t_dark, t_col, t_pos = max(10.0, 4 * sigma), max(12.0, 5 * sigma), max(10.0, 4 * sigma)
+    med = median.astype(np.float32)
+    med_y = _grey(median)
+    grow = np.ones((2 * margin + 1,) * 2, bool) if margin > 0 else None
+    events = np.zeros(frames.shape[:3], bool)
+    for t, f in enumerate(frames):
+        d = f.astype(np.float32) - med
+        dy = _grey(f) - med_y
+        chroma = np.abs(d - d.mean(axis=2, keepdims=True)).max(axis=2)
+        bright = dy > t_pos
+        if blob > 1:
+            bright = ndimage.binary_opening(bright, np.ones((blob, blob), bool))
+        event = ndimage.binary_opening((dy < -t_dark) | (chroma > t_col) | bright,
+                                       np.ones((3, 3), bool))
+        events[t] = ndimage.binary_dilation(event, grow) if grow is not None else event
+    need = max(2, int(np.ceil(moving_share * len(frames))))
+    static = events.sum(axis=0) < need
+    return static, events
+
+
+def static_mask(frames: np.ndarray, median: np.ndarray, **kwargs) -> np.ndarray:
+    """(H, W) bool, True where the scene does not move (see :func:`motion_masks`)."""
+    return motion_masks(frames, median, **kwargs)[0]
+
+
+def load_static_clip(source: str | Path, max_frames: int | None = DEFAULT_MAX_FRAMES,
+                     max_shift: float = DEFAULT_MAX_SHIFT, max_side: int | None = None, *,
+                     every: int | None = None, progress: Callable | None = None
+                     ) -> StaticClip:
+    """Read, align, reduce and mask a static-camera clip (video file or folder of frames).
+
+    ``max_shift`` is in pixels of the (possibly downsized, ``max_side``) frames; ``every`` and
+    ``progress`` as in :func:`read_clip_frames`."""
+    frames, names, indices = read_clip_frames(source, max_frames, max_side, every, progress)
+    aligned, shifts = align_frames(frames, max_shift, names)
+    del frames
+    median = temporal_median(aligned)
+    static, events = motion_masks(aligned, median)
+    if not static.any():
+        raise ClipError(f"{source}: every pixel moves (no static background found)")
+    return StaticClip(aligned, names, median, static, events, shifts, str(source), indices)

@@ -1,0 +1,136 @@
+"""Real-rain score with a pseudo ground truth: each frame against its clip's temporal median.
+
+Real rain has no ground truth, but a static camera gives one nearly for free: the temporal
+median of the aligned frames (:mod:`memderain.data.static_clip`). Every de-rained frame is
+compared with it on the pixels where only rain changes (the clip's static mask minus that
+frame's own events), on the MATLAB Y channel (:func:`memderain.evaluation.metrics.rgb_to_y`):
+
+* ``psnr_y``: Y-PSNR (dB) of the masked pixels;
+* ``brightness``: mean Y difference output - median (grey levels; negative = darker than the
+  rain-free scene). Rain only adds light, so the rainy input is positive and a good output is
+  close to 0; below -0.5 it *darkens* the scene;
+* ``hf_error``: rms difference of the high-pass Y (Y minus its Gaussian blur, sigma 2) of
+  output and median: detail lost or invented, rain streaks included (the input's value is the
+  rain itself; a smoothing filter raises it by erasing texture the median keeps).
+
+The median shares each frame's sensor noise only weakly, so no method reaches infinity: the
+rainy input's score is the bar to beat, then the 3x3 filters, then the shipped model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from memderain.data.static_clip import StaticClip
+from memderain.evaluation.metrics import rgb_to_y
+
+Method = Callable[[np.ndarray], np.ndarray]  # uint8 HxWx3 -> uint8 HxWx3
+HF_SIGMA = 2.0
+BORDER = 4  # pixels left out at every side (filters and the network pad there)
+CLIP_METRICS = ("psnr_y", "brightness", "hf_error")
+
+
+@dataclass(frozen=True)
+class ClipScore:
+    psnr_y: float
+    brightness: float
+    hf_error: float
+    frames: int
+
+    def as_dict(self) -> dict[str, float]:
+        return {"psnr_y": self.psnr_y, "brightness": self.brightness,
+                "hf_error": self.hf_error, "frames": self.frames}
+
+
+def _highpass(y: np.ndarray) -> np.ndarray:
+    return y - ndimage.gaussian_filter(y, HF_SIGMA, mode="nearest")
+
+
+class ClipReference:
+    """The median's Y and high-pass, computed once, to score many outputs of one clip."""
+
+    def __init__(self, clip: StaticClip):
+        self.clip = clip
+        self.y = rgb_to_y(clip.median)
+        self.hp = _highpass(self.y)
+        inner = np.zeros(clip.static.shape, bool)
+        inner[BORDER:-BORDER, BORDER:-BORDER] = True
+        self.inner = inner
+
+    def mask(self, t: int) -> np.ndarray:
+        return self.clip.valid(t) & self.inner
+
+    def frame_sums(self, t: int, output: np.ndarray) -> tuple[float, float, float, int]:
+        """(sum sq error, sum difference, sum sq high-pass error, pixel count) of frame t."""
+        m = self.mask(t)
+        y = rgb_to_y(output)
+        d = (y - self.y)[m]
+        hp = (_highpass(y) - self.hp)[m]
+        return float(np.dot(d, d)), float(d.sum()), float(np.dot(hp, hp)), int(m.sum())
+
+
+def score_methods(clip: StaticClip, methods: dict[str, Method], frames: Sequence[int] | None = None,
+                  progress: Callable | None = None) -> dict[str, ClipScore]:
+    """Score every method (``"input"`` is added: the rainy frame itself) on ``frames``
+    (default: all frames of the clip). ``progress(iterable, total)`` may wrap the frame loop."""
+    ref = ClipReference(clip)
+    frames = list(range(len(clip))) if frames is None else list(frames)
+    methods = {"input": lambda x: x, **methods}
+    sums = {name: [0.0, 0.0, 0.0, 0] for name in methods}
+    it = progress(frames, len(frames)) if progress is not None else frames
+    for t in it:
+        for name, fn in methods.items():
+            a, b, c, k = ref.frame_sums(t, fn(clip.frames[t]))
+            s = sums[name]
+            s[0] += a
+            s[1] += b
+            s[2] += c
+            s[3] += k
+    return {name: _pooled(*s, len(frames)) for name, s in sums.items()}
+
+
+def _pooled(sse: float, sdiff: float, shf: float, n: int, frames: int) -> ClipScore:
+    """Scores of pixel sums pooled over frames (PSNR of the pooled mean squared error)."""
+    if n == 0:
+        return ClipScore(math.nan, math.nan, math.nan, frames)
+    mse = sse / n
+    psnr = math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+    return ClipScore(psnr, sdiff / n, math.sqrt(shf / n), frames)
+
+
+def torch_method(model, device: str | None = None) -> Method:
+    """A :data:`Method` running a MemDerain module directly (eval mode for the call, then the
+    module's previous mode back): for scoring a model while it is being trained."""
+    import torch
+
+    from memderain.data.transforms import tensor_to_uint8, to_signed, to_unit, uint8_to_tensor
+
+    def run(rgb: np.ndarray) -> np.ndarray:
+        was_training = model.training
+        model.eval()
+        dev = device or next(model.parameters()).device
+        with torch.no_grad():
+            x = to_signed(uint8_to_tensor(rgb))[None].to(dev)
+            out = model(x).background[0]
+        model.train(was_training)
+        return tensor_to_uint8(to_unit(out).cpu())
+
+    return run
+
+
+def format_table(scores: dict[str, ClipScore], title: str = "") -> str:
+    """A Markdown table: method, Y-PSNR, gain over the input, brightness change, HF error."""
+    base = scores.get("input")
+    lines = [title] if title else []
+    lines += ["| method | Y-PSNR (dB) | vs input | brightness vs median | high-freq. error |",
+              "|---|---:|---:|---:|---:|"]
+    for name, s in scores.items():
+        gain = f"{s.psnr_y - base.psnr_y:+.2f}" if base is not None and name != "input" else ""
+        lines.append(f"| {name} | {s.psnr_y:.2f} | {gain} | {s.brightness:+.2f} | "
+                     f"{s.hf_error:.2f} |")
+    return "\n".join(lines)

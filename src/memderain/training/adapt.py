@@ -1,0 +1,288 @@
+"""Test-time adaptation: self-supervised fine-tuning of a model on one static-camera clip.
+
+``memderain adapt CLIP -o ADAPTED.pt`` loads the clip (:func:`load_static_clip`: aligned
+frames, temporal median, static mask), starts from the shipped (or given) weights and trains
+on pairs of the clip's own frames (:class:`~memderain.data.clip_pairs.ClipPairs`) with the
+Siamese losses of Eq. 7-14 and the real-video remedies of :mod:`memderain.losses.real_rain`,
+all restricted to static pixels. No ground truth is used: the temporal median is computed
+from the rainy frames themselves.
+
+Budget and safety: training stops after ``steps`` optimiser steps or ``minutes`` of wall time
+(the cosine schedule then spans the number of steps the first ones say will fit). A resume
+file ``ADAPTED.pt.resume`` (weights, memory items, optimiser, step, elapsed time, RNG) is
+written atomically every ``save_every_s`` seconds and on interruption; ``resume=True``
+continues from it. ``ADAPTED.pt`` itself is written once, atomically, at the end, so an
+interrupted run never leaves a half-written or half-adapted weights file behind and an
+existing file stays as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from memderain.checkpoint import (
+    atomic_torch_save,
+    load_checkpoint,
+    make_checkpoint,
+    model_from_checkpoint,
+)
+from memderain.data.clip_pairs import ClipPairs, holdout_split
+from memderain.data.static_clip import (
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_SHIFT,
+    StaticClip,
+    load_static_clip,
+)
+from memderain.errors import MemderainError
+from memderain.losses import siamese_loss
+from memderain.model import DerainOutput
+from memderain.training.checkpoint import rng_state, set_rng_state
+from memderain.training.config import LossConfig
+from memderain.version import __version__
+
+# What adaptation optimises: named loss settings, measured side by side in docs/real-rain.md.
+OBJECTIVES: dict[str, LossConfig] = {
+    # the shipped model's recipe (default-streaks): Eq. 14 with the official extras
+    "siamese": LossConfig(lambda_b=1.0, lambda_s=1.0, lambda_c=1.0, lambda_w=0.01,
+                          lambda_ssim=0.5, lambda_compact=0.01),
+    "siamese+agree": LossConfig(lambda_b=1.0, lambda_s=1.0, lambda_c=1.0, lambda_w=0.01,
+                                lambda_ssim=0.5, lambda_compact=0.01, lambda_agree=1.0),
+    "siamese+floor": LossConfig(lambda_b=1.0, lambda_s=1.0, lambda_c=1.0, lambda_w=0.01,
+                                lambda_ssim=0.5, lambda_compact=0.01, lambda_floor=1.0),
+    "median": LossConfig(lambda_b=0.0, lambda_s=0.0, lambda_c=0.0, lambda_w=0.0,
+                         lambda_median=1.0),
+    "siamese+median": LossConfig(lambda_b=1.0, lambda_s=1.0, lambda_c=0.0, lambda_w=0.01,
+                                 lambda_ssim=0.5, lambda_compact=0.01, lambda_median=1.0),
+}
+DEFAULT_OBJECTIVE = "siamese+median"
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """Settings of one adaptation (defaults fit 2 CPU cores and a 640x480 clip)."""
+
+    minutes: float = 4.0  # wall-time budget (loading the clip not included)
+    steps: int = 0  # fixed number of steps (0: as many as fit in `minutes`)
+    objective: str = DEFAULT_OBJECTIVE
+    crop_size: int = 96
+    batch_size: int = 4  # pairs per step
+    lr: float = 1e-4
+    warmup_steps: int = 10
+    seed: int = 0
+    max_frames: int = DEFAULT_MAX_FRAMES
+    max_side: int = 0  # downsize frames to this longer side first (0: keep)
+    max_shift: float = DEFAULT_MAX_SHIFT
+    holdout_every: int = 0  # leave every N-th frame out of training (to score it apart)
+    threads: int = 0  # torch CPU threads (0: torch's default)
+    device: str = "auto"
+    save_every_s: float = 60.0
+    # R_hat >= 0 (the shipped model's clamp) lets the network only subtract light, so under
+    # sensor noise the best it can do toward the median is to darken a little everywhere;
+    # None keeps the starting checkpoint's setting
+    nonnegative_rain: bool | None = None
+    loss: LossConfig | None = field(default=None, compare=False)  # overrides `objective`
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES and self.loss is None:
+            raise MemderainError(f"unknown objective {self.objective!r}; choose one of "
+                                 f"{', '.join(OBJECTIVES)}")
+        if self.minutes <= 0 and self.steps <= 0:
+            raise MemderainError("give a positive --minutes or --steps")
+        if self.crop_size < 16 or self.crop_size % 8:
+            raise MemderainError(f"--crop must be a multiple of 8 and >= 16, got {self.crop_size}")
+        if self.batch_size < 1 or self.lr <= 0 or self.steps < 0:
+            raise MemderainError("need --batch >= 1, --lr > 0, --steps >= 0")
+
+    def loss_config(self) -> LossConfig:
+        return self.loss if self.loss is not None else OBJECTIVES[self.objective]
+
+
+@dataclass
+class AdaptResult:
+    path: Path
+    steps: int
+    seconds: float
+    frames_used: list[int]
+    frames_held_out: list[int]
+    losses: dict[str, float]
+    clip: StaticClip
+
+
+def resume_path(out: str | Path) -> Path:
+    out = Path(out)
+    return out.with_name(out.name + ".resume")
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise MemderainError(f"device {name!r} requested but CUDA is not available")
+    return dev
+
+
+def _lr_factor(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    t = min(max(step - warmup, 0) / max(total - warmup, 1), 1.0)
+    return 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+Progress = Callable[[int, int, dict[str, float]], None]  # (step, total, values)
+
+
+def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None = None,
+          cfg: AdaptConfig | None = None, *, resume: bool = False, overwrite: bool = False,
+          clip: StaticClip | None = None, progress: Progress | None = None,
+          callback: Callable[[int, torch.nn.Module], None] | None = None) -> AdaptResult:
+    """Adapt ``weights`` (default: the shipped model) to the clip and write ``out``.
+
+    ``clip`` may pass an already loaded :class:`StaticClip` of ``clip_source``.
+    ``progress(step, total, values)`` is called after every step, and ``callback(step, model)``
+    too (benchmarks score the model there; tests interrupt the run). Raises :class:`MemderainError` on bad input before any work.
+    """
+    from memderain.weights import default_weights_path
+
+    cfg = cfg or AdaptConfig()
+    out = Path(out)
+    state_path = resume_path(out)
+    if out.exists() and not overwrite:
+        raise MemderainError(f"{out} exists; pass --overwrite to replace it")
+    if out.suffix != ".pt":
+        raise MemderainError(f"-o {out}: adapted weights are a checkpoint; use a .pt name")
+    if resume and not state_path.is_file():
+        raise MemderainError(f"--resume: no interrupted adaptation at {state_path}")
+    base = Path(weights) if weights is not None else default_weights_path()
+    if base is None:
+        raise MemderainError("no shipped model in this install; pass --weights CKPT")
+    device = _device(cfg.device)
+    saved_threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        if clip is None:
+            clip = load_static_clip(clip_source, cfg.max_frames, cfg.max_shift,
+                                    cfg.max_side or None)
+        used, held = holdout_split(len(clip), cfg.holdout_every)
+        if len(used) < 2:
+            raise MemderainError(f"{clip_source}: {len(used)} frame(s) left to adapt on")
+        crop = min(cfg.crop_size, (min(clip.frames.shape[1:3]) // 8) * 8)
+        dataset = ClipPairs([clip], crop, items_per_epoch=max(64, 16 * cfg.batch_size),
+                            seed=cfg.seed, frames=[used])
+        model, ckpt = model_from_checkpoint(base)
+        if cfg.nonnegative_rain is not None:  # an output constraint: no weight depends on it
+            model.config = dataclasses.replace(model.config,
+                                               nonnegative_rain=cfg.nonnegative_rain)
+        model = model.to(device).train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        step, elapsed, total = 0, 0.0, cfg.steps
+        if resume:
+            state = load_checkpoint(state_path)["train_state"]
+            if state.get("adapt_config") != _cfg_dict(cfg):
+                raise MemderainError(f"--resume: {state_path} was started with other settings "
+                                     "(same clip, weights and options are needed)")
+            model.load_state_dict(load_checkpoint(state_path)["state_dict"])
+            optimizer.load_state_dict(state["optimizer"])
+            set_rng_state(state["rng"])
+            step, elapsed, total = int(state["step"]), float(state["elapsed"]), int(state["total"])
+        else:
+            torch.manual_seed(cfg.seed)
+        loss_cfg = cfg.loss_config()
+        budget = cfg.minutes * 60.0 if cfg.minutes > 0 else math.inf
+        values: dict[str, float] = {}
+
+        def save_state() -> None:
+            meta = {"recipe": "adapt (interrupted)", "base_weights": str(base)}
+            ts = {"step": step, "elapsed": elapsed, "total": total,
+                  "optimizer": optimizer.state_dict(), "rng": rng_state(),
+                  "adapt_config": _cfg_dict(cfg)}
+            atomic_torch_save(make_checkpoint(model, meta, ts), state_path)
+
+        t_start = time.monotonic()
+        last_save = t_start
+        elapsed0 = elapsed
+        try:
+            while (total == 0 or step < total) and elapsed < budget:
+                dataset.set_epoch(step)
+                batch = _batch(dataset, step, cfg.batch_size, device)
+                for group in optimizer.param_groups:
+                    group["lr"] = cfg.lr * _lr_factor(step, max(total, cfg.warmup_steps + 1),
+                                                      cfg.warmup_steps)
+                values = _step(model, optimizer, loss_cfg, batch)
+                step += 1
+                elapsed = elapsed0 + time.monotonic() - t_start
+                if total == 0 and step == 3:  # fix the schedule from the measured speed
+                    total = max(step + 1, int(budget / (elapsed / step)))
+                if progress is not None:
+                    progress(step, total, values)
+                if callback is not None:
+                    callback(step, model)
+                if time.monotonic() - last_save > cfg.save_every_s:
+                    save_state()
+                    last_save = time.monotonic()
+        except BaseException:
+            if step > 0:
+                save_state()
+            raise
+        model.eval()
+        meta = {
+            "recipe": f"adapt ({cfg.objective if cfg.loss is None else 'custom loss'})",
+            "base_weights": str(base), "steps": step, "wall_time_s": round(elapsed, 1),
+            "memderain_version": __version__,
+            "adapt": {"clip": str(Path(clip.source).resolve()) if clip.source else "",
+                      "frames": len(clip), "frame_indices": list(map(int, clip.indices)),
+                      "frames_used": used, "frames_held_out": held,
+                      "config": _cfg_dict(cfg)},
+            "base_meta": dict(ckpt.get("meta", {})),
+        }
+        atomic_torch_save(make_checkpoint(model, meta), out)
+        if state_path.exists():
+            state_path.unlink()
+        return AdaptResult(out, step, elapsed, used, held, values, clip)
+    finally:
+        torch.set_num_threads(saved_threads)
+
+
+def _cfg_dict(cfg: AdaptConfig) -> dict[str, Any]:
+    d = dataclasses.asdict(cfg)
+    for k in ("minutes", "save_every_s", "threads", "device"):  # may change on --resume
+        d.pop(k)
+    if d["loss"] is None:
+        d.pop("loss")
+    return d
+
+
+def _batch(dataset: ClipPairs, step: int, size: int, device: torch.device) -> dict:
+    items = [dataset[(step * size + k) % len(dataset)] for k in range(size)]
+    return {k: torch.stack([it[k] for it in items]).to(device)
+            for k in ("w", "v", "mask", "median", "has_median")}
+
+
+def _step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_cfg: LossConfig,
+          batch: dict) -> dict[str, float]:
+    w, v = batch["w"], batch["v"]
+    out = model(torch.cat([w, v]))
+    halves = [o.split(w.shape[0]) if o is not None else (None, None) for o in out]
+    out_w = DerainOutput(*(h[0] for h in halves))
+    out_v = DerainOutput(*(h[1] for h in halves))
+    items = model.memory.items if model.memory is not None else None
+    loss, terms = siamese_loss(loss_cfg, w, v, out_w, out_v, items=items, mask=batch["mask"],
+                               median=batch["median"], has_median=batch["has_median"])
+    if not torch.isfinite(loss):
+        raise MemderainError("adaptation diverged (non-finite loss); lower --lr")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return {"loss": float(loss.detach()), **{k: float(t) for k, t in terms.items()}}
+
+
+__all__ = ["OBJECTIVES", "AdaptConfig", "AdaptResult", "adapt", "resume_path"]

@@ -1,0 +1,297 @@
+"""Real static-camera clips: alignment, motion masks, the clip score and `memderain adapt`.
+
+Every clip here is made by the test itself: a textured background, bright streaks at new
+places in every frame (rain adds light), optional sensor noise, a moving square, a changing
+text overlay or a panning camera.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from memderain.checkpoint import load_checkpoint, save_checkpoint
+from memderain.cli import main
+from memderain.data.clip_pairs import ClipPairs, holdout_split
+from memderain.data.static_clip import ClipError, align_frames, load_static_clip, motion_masks
+from memderain.evaluation.clip_score import score_methods
+from memderain.evaluation.metrics import psnr
+from memderain.losses import siamese_loss
+from memderain.model import DerainOutput, build_model
+from memderain.training.adapt import AdaptConfig, adapt, resume_path
+from memderain.training.config import LossConfig
+from memderain.weights import default_weights_path
+
+
+def background(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(40, 190, (h // 6 + 2, w // 6 + 2, 3), dtype=np.uint8)
+    img = Image.fromarray(coarse).resize((w + 12, h + 12), Image.BICUBIC)
+    return np.asarray(img)[6:6 + h, 6:6 + w].astype(np.float32)
+
+
+def rainy(clean: np.ndarray, n: int, seed: int = 1, noise: float = 1.0) -> list[np.ndarray]:
+    """n frames of ``clean`` plus thin bright streaks (1-2 px wide, 6-12 long) and noise."""
+    rng = np.random.default_rng(seed)
+    h, w = clean.shape[:2]
+    out = []
+    for _ in range(n):
+        f = clean.copy()
+        for _ in range(h * w // 300):
+            y, x = rng.integers(0, h - 12), rng.integers(0, w - 2)
+            f[y:y + rng.integers(6, 12), x:x + rng.integers(1, 3)] += rng.uniform(40, 90)
+        f += rng.normal(0, noise, f.shape)
+        out.append(np.clip(f, 0, 255).round().astype(np.uint8))
+    return out
+
+
+def write_folder(folder: Path, frames: list[np.ndarray]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(folder / f"f{i:03d}.png")
+    return folder
+
+
+# ----------------------------------------------------------------------------- clip loading
+def test_alignment_undoes_a_small_shake_and_refuses_a_pan(tmp_path):
+    big = background(90, 150)
+    shake = [(0, 0), (2, -1), (-1, 3), (1, 1), (0, -2)]
+    frames = [big[5 + dy:75 + dy, 5 + dx:125 + dx].astype(np.uint8) for dy, dx in shake]
+    aligned, shifts = align_frames(frames, max_shift=8)
+    assert aligned.shape == (5, 67, 115, 3)
+    diffs = [np.abs(a.astype(int) - aligned[0]).max() for a in aligned]
+    assert max(diffs) == 0  # integer shifts undone exactly
+    # frame t shows the scene moved by (-dy, -dx): its content sits that far from frame 0's
+    assert (shifts - shifts[0]).tolist() == [[-dy, -dx] for dy, dx in shake]
+
+    pan = [big[5:75, 3 * i:3 * i + 120].astype(np.uint8) for i in range(8)]  # 21 px pan
+    folder = write_folder(tmp_path / "pan", pan)
+    with pytest.raises(ClipError, match=r"the camera moves: f00\d.png is shifted 1\d.\d px"):
+        load_static_clip(folder)
+    assert len(load_static_clip(folder, max_shift=15)) == 8  # a bound the pan stays within
+    assert main(["eval", "--clip", str(folder), "--baseline", "identity",
+                 "--out", str(tmp_path / "e")]) == 1
+
+
+def test_panning_clip_is_one_line_error_in_the_cli(tmp_path, capsys):
+    big = background(80, 170)
+    folder = write_folder(tmp_path / "pan", [big[:, 4 * i:4 * i + 120].astype(np.uint8)
+                                              for i in range(10)])
+    assert main(["adapt", str(folder), "-o", str(tmp_path / "a.pt"), "--steps", "1"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "the camera moves" in err and "px" in err
+    assert not (tmp_path / "a.pt").exists()
+
+
+def test_fewer_than_three_frames_are_refused(tmp_path, capsys):
+    folder = write_folder(tmp_path / "two", rainy(background(40, 48), 2))
+    with pytest.raises(ClipError, match="needs at least 3"):
+        load_static_clip(folder)
+    assert main(["adapt", str(folder), "-o", str(tmp_path / "a.pt")]) == 1
+    assert "at least 3" in capsys.readouterr().err
+    assert main(["adapt", str(tmp_path / "missing"), "-o", str(tmp_path / "a.pt")]) == 1
+    assert "not found" in capsys.readouterr().err
+
+
+def test_motion_mask_catches_a_moving_square_and_changing_text():
+    clean = background(96, 128)
+    frames = rainy(clean, 12, noise=1.5)
+    words = ["RAIN AT 5", "WET ROADS", "STORM 7PM", "FLOOD RISK"]
+    glyphs = []
+    for t, f in enumerate(frames):  # a blue square crossing the left half
+        x = 4 + 4 * t
+        f[60:84, x:x + 20] = (30, 60, 200)
+        img = Image.fromarray(f)  # a subtitle that changes every 3 frames (white, dark edge)
+        ImageDraw.Draw(img).text((64, 6), words[t // 3], fill=(255, 255, 255),
+                                 stroke_width=1, stroke_fill=(0, 0, 0))
+        frames[t] = np.asarray(img)
+        alone = Image.new("L", (128, 96))
+        ImageDraw.Draw(alone).text((64, 6), words[t // 3], fill=255, stroke_width=1)
+        glyphs.append(np.asarray(alone) > 0)
+    stack = np.stack(frames)
+    static, events = motion_masks(stack, np.median(stack, axis=0).astype(np.uint8))
+    square_path = np.zeros((96, 128), bool)
+    square_path[60:84, 4:4 + 44 + 20] = True
+    glyphs = np.stack(glyphs)
+    text = glyphs.any(0) & ~glyphs.all(0)  # pixels the changing subtitle covers only at times
+    for t in range(12):  # the square is an event in the frames that show it
+        assert events[t, 64:80, 4 + 4 * t + 4:4 + 4 * t + 16].mean() > 0.95
+    assert static[text].mean() < 0.3  # the changing text: not static
+    assert static[square_path].mean() < 0.9  # the square's path: mostly not static
+    sky = np.zeros((96, 128), bool)
+    sky[25:55, 10:120] = True  # rain and noise only
+    assert static[sky].mean() > 0.97
+    assert events[:, 25:55, 10:120].mean() < 0.02
+
+
+def test_odd_frame_sizes_load_pair_and_score(tmp_path):
+    clean = background(53, 77)
+    folder = write_folder(tmp_path / "odd", rainy(clean, 5))
+    clip = load_static_clip(folder)
+    assert clip.frames.shape == (5, 53, 77, 3) and clip.static.shape == (53, 77)
+    pairs = ClipPairs([clip], crop_size=48, items_per_epoch=4)
+    item = pairs[0]
+    assert item["w"].shape == (3, 48, 48) and item["mask"].shape == (1, 48, 48)
+    assert not torch.equal(item["w"], item["v"])
+    scores = score_methods(clip, {"median3": lambda x: x})
+    assert scores["input"].psnr_y == pytest.approx(scores["median3"].psnr_y)
+    assert scores["input"].brightness > 0  # rain adds light
+
+
+# ----------------------------------------------------------------------------- losses
+def test_masked_pixels_do_not_reach_any_loss_term():
+    torch.manual_seed(0)
+    model = build_model(None).train()
+    w, v = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    mask = torch.ones(2, 1, 32, 32)
+    mask[:, :, :, 16:] = 0
+    cfg = LossConfig(lambda_b=1, lambda_s=1, lambda_c=1, lambda_w=0.01, lambda_agree=1,
+                     lambda_floor=1, lambda_median=1)
+    with torch.no_grad():
+        out = model.eval()(torch.cat([w, v]))  # eval: no memory update
+    ow, ov = (DerainOutput(*(o.split(2)[k] if o is not None else None for o in out))
+              for k in (0, 1))
+    median = torch.zeros_like(w)
+    loss, terms = siamese_loss(cfg, w, v, ow, ov, mask=mask, median=median,
+                               has_median=torch.ones(2))
+    assert set(terms) >= {"b", "s", "c", "w", "agree", "floor", "median"}
+    # changing the masked half of the *targets* (median) changes nothing
+    median2 = median.clone()
+    median2[..., 16:] = 0.9
+    loss2, _ = siamese_loss(cfg, w, v, ow, ov, mask=mask, median=median2,
+                            has_median=torch.ones(2))
+    assert float(loss2) == pytest.approx(float(loss), abs=1e-6)
+    # without the mask the same change does count
+    loss3, _ = siamese_loss(cfg, w, v, ow, ov, median=median2, has_median=torch.ones(2))
+    loss4, _ = siamese_loss(cfg, w, v, ow, ov, median=median, has_median=torch.ones(2))
+    assert abs(float(loss3) - float(loss4)) > 1e-3
+
+
+# ----------------------------------------------------------------------------- adaptation
+def _clip_with_truth(tmp_path: Path, n: int = 8):
+    clean = background(72, 96, seed=3)
+    frames = rainy(clean, n, seed=4)
+    return write_folder(tmp_path / "clip", frames), frames, clean.round().astype(np.uint8)
+
+
+def _psnr_to_clean(weights: Path, frames, clean) -> float:
+    import memderain
+
+    d = memderain.load_model(weights, backend="torch", precision="f32")
+    return float(np.mean([psnr(d.derain(f), clean) for f in frames]))
+
+
+def test_adaptation_moves_the_model_toward_the_clean_frames(tmp_path):
+    folder, frames, clean = _clip_with_truth(tmp_path)
+    base = default_weights_path()
+    before = _psnr_to_clean(base, frames, clean)
+    cfg = AdaptConfig(steps=30, minutes=0, crop_size=48, batch_size=2, lr=5e-4, warmup_steps=3)
+    res = adapt(folder, tmp_path / "adapted.pt", cfg=cfg)
+    assert res.steps == 30 and res.path.is_file() and not resume_path(res.path).exists()
+    after = _psnr_to_clean(res.path, frames, clean)
+    assert after > before + 0.5, (before, after)
+    meta = load_checkpoint(res.path)["meta"]
+    assert meta["adapt"]["frames_used"] == list(range(8)) and meta["steps"] == 30
+    torch.load(res.path, weights_only=True)  # plain, safe content
+
+
+def test_interrupted_adapt_keeps_previous_weights_and_resumes(tmp_path):
+    folder, _, _ = _clip_with_truth(tmp_path, n=5)
+    out = tmp_path / "adapted.pt"
+    save_checkpoint(out, build_model(None), meta={"name": "previous"})
+    before = out.read_bytes()
+    cfg = AdaptConfig(steps=6, minutes=0, crop_size=32, batch_size=1)
+
+    def stop(step, model):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        adapt(folder, out, cfg=cfg, overwrite=True, callback=stop)
+    assert out.read_bytes() == before  # untouched
+    state = resume_path(out)
+    assert load_checkpoint(state)["train_state"]["step"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adapted.pt", "adapted.pt.resume",
+                                                         "clip"]
+    with pytest.raises(Exception, match="other settings"):
+        adapt(folder, out, cfg=AdaptConfig(steps=7, minutes=0, crop_size=32, batch_size=1),
+              overwrite=True, resume=True)
+    res = adapt(folder, out, cfg=cfg, overwrite=True, resume=True)
+    assert res.steps == 6 and not state.exists()
+    assert load_checkpoint(out)["meta"]["steps"] == 6
+    # the resumed run equals a straight one
+    straight = adapt(folder, tmp_path / "straight.pt", cfg=cfg)
+    a = load_checkpoint(out)["state_dict"]
+    b = load_checkpoint(straight.path)["state_dict"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_adapt_refuses_to_overwrite_and_cli_end_to_end(tmp_path, capsys):
+    folder, _, _ = _clip_with_truth(tmp_path, n=6)
+    out = tmp_path / "a.pt"
+    out.write_bytes(b"keep me")
+    assert main(["adapt", str(folder), "-o", str(out), "--steps", "2"]) == 1
+    assert "--overwrite" in capsys.readouterr().err and out.read_bytes() == b"keep me"
+    out.unlink()
+    assert main(["adapt", str(folder), "-o", str(out), "--steps", "3", "--crop", "32",
+                 "--batch", "1", "--holdout-every", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "adapted on 4 frames" in text and "2 held out" in text
+    assert main(["eval", "--clip", str(folder), "--weights", str(out), "--backend", "torch",
+                 "--out", str(tmp_path / "ev"), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    for row in ("| input |", "| median3 |", "| min3 |", "| opening3 |", "| a |"):
+        assert row in text
+    assert "held out of adaptation frames (2 of 6)" in text
+    assert (tmp_path / "ev" / "summary.json").is_file()
+
+
+def test_derain_adapt_adapts_then_derains_the_frames(tmp_path, capsys):
+    folder, _, _ = _clip_with_truth(tmp_path, n=4)
+    out = tmp_path / "out"
+    assert main(["derain", str(folder), "-o", str(out), "--adapt", "--steps", "2", "--crop",
+                 "32", "--batch", "1", "--backend", "torch"]) == 0
+    assert (out / "clip-adapted.pt").is_file()
+    written = sorted(p.name for p in out.iterdir() if p.suffix == ".png")
+    assert written == [f"f{i:03d}.png" for i in range(4)]
+    assert main(["derain", str(folder / "f000.png"), "-o", str(out), "--adapt"]) == 1
+    assert "--adapt needs exactly one INPUT" in capsys.readouterr().err
+
+
+def test_holdout_split():
+    assert holdout_split(6, 3) == ([0, 1, 3, 4], [2, 5])
+    assert holdout_split(4, 0) == ([0, 1, 2, 3], [])
+
+
+# ----------------------------------------------------------------------------- training mix
+def test_trainer_mixes_real_clips_with_masks_and_median(tmp_path, restore_torch_globals):
+    from memderain.training.config import load_experiment
+    from memderain.training.trainer import Trainer
+    from training_helpers import make_scenes
+
+    synthetic = make_scenes(tmp_path / "synth", scenes=2, frames=3, size=48)
+    real = tmp_path / "real"
+    write_folder(real / "street", rainy(background(56, 64), 5))
+    tiny = ["model.channels=8", "model.num_items=4", "data.crop_size=32", "data.num_workers=0",
+            "train.batch_size=4", "train.threads=1", "train.progress=false", "train.log_every=1",
+            "train.image_every=0", "train.ckpt_minutes=0", "train.steps=3",
+            "data.real_ratio=0.5", "loss.lambda_median=1", "loss.lambda_agree=1"]
+    cfg = load_experiment("paper", tiny, {"data.root": str(synthetic / "frames"),
+                                          "data.real_root": str(real)})
+    seen = []
+    trainer = Trainer(cfg, tmp_path / "run", argv=["test"],
+                      callbacks=(lambda tr, step, values: seen.append(values),))
+    try:
+        kinds = [trainer.dataset[i]["has_median"].item() for i in range(len(trainer.dataset))]
+        assert 0 < sum(kinds) < len(kinds)  # both kinds in the stream
+        item = next(trainer.dataset[i] for i in range(len(kinds)) if kinds[i])
+        assert item["mask"].shape == (1, 32, 32) and item["median"].shape == (3, 32, 32)
+        trainer.fit()
+    finally:
+        trainer.close()
+    assert len(seen) == 3 and all("loss/agree" in v for v in seen)
+    assert any(v.get("loss/median", 0) > 0 for v in seen)
