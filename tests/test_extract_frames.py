@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from memderain.cli import main
-from memderain.data.timelapse import TimeLapseDataset
 from memderain.data.static_clip import ClipError, phase_correlation
+from memderain.data.timelapse import TimeLapseDataset
 from memderain.data.video_frames import extract_frames
 from memderain.errors import MemderainError
 
