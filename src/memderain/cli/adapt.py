@@ -30,8 +30,13 @@ def add_adapt_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--steps", type=int, default=0,
                    help="train exactly N steps (reproducible; default: as many as fit)")
     g.add_argument("--objective", default=DEFAULT_OBJECTIVE, choices=list(OBJECTIVES),
-                   help=f"what to optimise (default {DEFAULT_OBJECTIVE}: the Siamese losses "
-                        "plus the clip's temporal median as target on its static pixels)")
+                   help=f"what to optimise (default {DEFAULT_OBJECTIVE}: the clip's temporal "
+                        "median as target on its static pixels; siamese*: the paper's losses, "
+                        "which darken real footage, with a remedy; docs/real-rain.md)")
+    g.add_argument("--nonnegative-rain", action="store_true",
+                   help="keep the shipped model's R >= 0 clamp (default off: the adapted "
+                        "model may also lift noisy pixels toward the median; with the clamp "
+                        "it can only darken them)")
     g.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES,
                    help=f"use at most N evenly spaced frames (default {DEFAULT_MAX_FRAMES})")
     g.add_argument("--max-side", type=int, default=0,
@@ -54,7 +59,7 @@ def adapt_config(args: argparse.Namespace, device: str = "auto"):
                        crop_size=args.crop, batch_size=args.batch, lr=args.lr, seed=args.seed,
                        max_frames=args.max_frames, max_side=args.max_side,
                        max_shift=args.max_shift, holdout_every=args.holdout_every,
-                       device=device)
+                       nonnegative_rain=bool(args.nonnegative_rain), device=device)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
