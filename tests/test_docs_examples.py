@@ -19,7 +19,7 @@ from memderain.training.config import preset_names
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", ROOT / "MODEL_CARD.md", *sorted((ROOT / "docs").glob("*.md"))]
-FENCE = re.compile(r"```[a-z]*\n(.*?)```", re.S)
+FENCE = re.compile(r"```[a-z]*\n(.*?)```", re.DOTALL)
 
 
 def code_lines(path: Path) -> list[str]:

@@ -19,8 +19,8 @@ from memderain.version import __version__
 __all__ = [
     "CheckpointError",
     "Derainer",
-    "MemderainError",
     "MemDerain",
+    "MemderainError",
     "MemoryModule",
     "ModelConfig",
     "__version__",
