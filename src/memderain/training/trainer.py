@@ -313,11 +313,12 @@ class Trainer:
 
     def _load(self, path: Path) -> None:
         state = load_train_checkpoint(path, self.model)
-        # keys added to the config after the run started take their defaults
-        stored = _flat(experiment_to_dict(ExperimentConfig())) | _flat(state["experiment"])
-        diffs = sorted(
-            k for k, v in _flat(experiment_to_dict(self.cfg)).items()
-            if k not in RESUMABLE_CHANGES and stored.get(k) != v)
+        # keys added to the config after the run started cannot be compared: they take this
+        # run's values (e.g. the real-video loss weights, which act only on real pairs)
+        current = _flat(experiment_to_dict(self.cfg))
+        stored = current | _flat(state["experiment"])
+        diffs = sorted(k for k, v in current.items()
+                       if k not in RESUMABLE_CHANGES and stored.get(k) != v)
         if diffs:
             raise MemderainError(f"--resume: the config differs from the run in {self.run_dir} "
                                  f"in {', '.join(diffs[:6])}; use the run's config.yaml")
