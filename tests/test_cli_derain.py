@@ -121,12 +121,26 @@ def test_existing_outputs_need_overwrite(capsys, tmp_path, photos, ckpt):
     out.mkdir()
     (out / "rgb.png").write_bytes(b"keep me")
     code, stdout, stderr = _run(capsys, src, "-o", out, "--weights", ckpt)
-    assert code == 1 and "exists" in stderr and "--overwrite" in stderr and "1 skipped" in stdout
+    # an existing output is work done: skipped, kept, counted, and not a failure (re-runs and
+    # resumed batches under `set -e` succeed)
+    assert code == 0 and "exists" in stderr and "--overwrite" in stderr and "1 skipped" in stdout
     assert (out / "rgb.png").read_bytes() == b"keep me"
     code, _, stderr = _run(capsys, src, "-o", out, "--weights", ckpt, "--overwrite")
     assert code == 0, stderr
     assert Image.open(out / "rgb.png").size == (24, 20)
     assert _no_temp_files(out)
+
+
+def test_rerunning_a_batch_succeeds_and_skips_what_is_done(capsys, tmp_path, photos, ckpt):
+    out = tmp_path / "out"
+    code, first, _ = _run(capsys, photos / "rgb.png", photos / "grey.png", "-o", out,
+                          "--weights", ckpt)
+    assert code == 0 and "derained 2 file(s)" in first
+    before = (out / "rgb.png").read_bytes()
+    code, again, _ = _run(capsys, photos / "rgb.png", photos / "grey.png", "-o", out,
+                          "--weights", ckpt)
+    assert code == 0 and "derained 0 file(s)" in again and "2 skipped (output exists)" in again
+    assert (out / "rgb.png").read_bytes() == before
 
 
 def test_inputs_are_never_overwritten_even_with_overwrite(capsys, photos, ckpt):

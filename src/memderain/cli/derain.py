@@ -7,7 +7,8 @@
   select files with image (and video) extensions; files named explicitly are always tried.
 * Animated GIFs are de-rained frame by frame (frame timing and loop kept).
 * A bad file prints one line naming it (unreadable, broken symbolic link, link loop...); the
-  rest of the batch still runs; the exit code is 1 if any file failed or was skipped. The
+  rest of the batch still runs; the exit code is 1 if any file failed. Existing outputs are
+  skipped and counted in the summary (exit 0), so an interrupted batch resumes by re-running. The
   summary counts files in the folders that are not images or videos.
 * Files inside the output folder are never taken as inputs (a second run over a folder that
   holds its own output folder does not de-rain its outputs again). Inputs are never
@@ -376,4 +377,5 @@ def run(args: argparse.Namespace) -> int:
         + (f"; {scan.in_output} file(s) inside the output folder not taken as inputs"
            if scan.in_output else "")
     )
-    return 1 if (failed or skipped) else 0
+    # outputs that exist are work already done (a re-run, a resumed batch): not a failure
+    return 1 if failed else 0
