@@ -131,6 +131,17 @@ def test_existing_outputs_need_overwrite(capsys, tmp_path, photos, ckpt):
     assert _no_temp_files(out)
 
 
+def test_double_star_needs_recursive(capsys, tmp_path, photos, ckpt):
+    out = tmp_path / "out"
+    code, _, stderr = _run(capsys, str(photos / "**" / "*.png"), "-o", out, "--weights", ckpt)
+    assert code == 1 and "'**' matches sub-folders only with --recursive" in stderr
+    assert not (out / "inner.png").exists()  # nothing written flat from a sub-folder
+    code, _, stderr = _run(capsys, str(photos / "**" / "inner.png"), "-o", out, "--weights",
+                           ckpt, "--recursive")
+    assert code == 0, stderr
+    assert (out / "sub" / "inner.png").is_file() and not (out / "inner.png").exists()
+
+
 def test_rerunning_a_batch_succeeds_and_skips_what_is_done(capsys, tmp_path, photos, ckpt):
     out = tmp_path / "out"
     code, first, _ = _run(capsys, photos / "rgb.png", photos / "grey.png", "-o", out,
@@ -236,6 +247,7 @@ def test_duplicate_output_names_are_not_silently_clobbered(capsys, tmp_path, pho
         capsys, photos / "rgb.png", other / "rgb.png", "-o", out, "--weights", ckpt
     )
     assert code == 1 and "would also be written" in stderr
+    assert "different -o" in stderr and "--recursive" not in stderr  # a hint that helps
     assert os.listdir(out) == ["rgb.png"]
 
 

@@ -168,6 +168,20 @@ def test_errors_and_skipped_scenes(tmp_path):
         TimeLapseDataset(bad)
 
 
+def test_a_synth_root_is_refused_with_the_folder_to_use(tmp_path):
+    """`memderain synth OUT` then `--data OUT`: OUT/clean (different photos) would be taken
+    as one scene; the error names OUT/frames instead."""
+    root = tmp_path / "x"
+    write_scenes(root / "frames", [3, 3])
+    clean = root / "clean"
+    clean.mkdir()
+    for k in range(3):
+        Image.fromarray(coded_frame(k, 0)).save(clean / f"scene{k}.png")
+    with pytest.raises(MemderainError, match=r"synth. output folder .*--data .*x/frames"):
+        TimeLapseDataset(root)
+    assert len(TimeLapseDataset(root / "frames", crop_size=8).scenes) == 2
+
+
 def test_pseudo_gt_is_temporal_median(tmp_path):
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, (4, H, W, 3), dtype=np.uint8)

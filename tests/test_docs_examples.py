@@ -90,3 +90,43 @@ def test_imports_in_docs_work(doc):
         m = re.match(r"import (memderain[\w.]*)$", line)
         if m:
             importlib.import_module(m.group(1))
+
+
+def test_help_names_every_preset_and_what_derain_takes(capsys):
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")
+    for name in preset_names():
+        assert name in text, f"train --help does not name preset {name}"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--help"])
+    top = capsys.readouterr().out
+    assert "videos" in top and "GIFs" in top
+    with pytest.raises(SystemExit):
+        parser.parse_args(["derain", "--help"])
+    assert "video" in capsys.readouterr().out
+
+
+def test_device_is_one_option_with_one_meaning(capsys):
+    subs = _subparsers()
+    seen = {}
+
+    def walk(name, parser):
+        for action in parser._actions:
+            if "--device" in action.option_strings:
+                seen[name] = (action.default, action.help, action.type)
+            if action.__class__.__name__ == "_SubParsersAction":
+                for sub_name, sub in action.choices.items():
+                    walk(f"{name} {sub_name}", sub)
+
+    for name, parser in subs.items():
+        walk(name, parser)
+    assert {"derain", "eval", "serve", "adapt", "visualize grid"} <= set(seen)
+    assert len(set(seen.values())) == 1, seen  # same default, help and parsing everywhere
+    parser = build_parser()
+    assert parser.parse_args(["derain", "x.png", "-o", "o", "--device", "cuda:1"]).device \
+        == "cuda:1"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["eval", "--data", "d", "--device", "gpu"])
+    assert "use cpu, cuda, cuda:N or auto" in capsys.readouterr().err

@@ -120,6 +120,13 @@ def test_overrides_are_typed_and_validated():
     assert cfg.optim.betas == (0.5, 0.9) and cfg.data.resize is None
     with pytest.raises(ConfigError, match="lamda_w"):
         load_experiment("paper", ["loss.lamda_w=0"])
+    # an override typo names the key and the nearest valid one, not the preset
+    with pytest.raises(ConfigError) as err:
+        load_experiment("cpu-small", ["train.stepz=10"])
+    assert str(err.value) == ("--set train.stepz=10: unknown key train.stepz; "
+                              "did you mean train.steps?")
+    with pytest.raises(ConfigError, match="train.steps has no sub-keys"):
+        load_experiment("paper", ["train.steps.x=1"])
     with pytest.raises(ConfigError, match="train.steps"):
         load_experiment("paper", ["train.steps=many"])
     with pytest.raises(ConfigError, match="KEY=VALUE"):

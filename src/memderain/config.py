@@ -72,8 +72,14 @@ def config_from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "")
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(known))
     if unknown:
+        import difflib
+
+        prefix = f"{where}." if where else ""
+        hints = [m for k in unknown for m in difflib.get_close_matches(k, known, 1)]
+        hint = f" (did you mean {', '.join(prefix + h for h in hints)}?)" if hints else ""
         raise ConfigError(
-            f"unknown key(s) {unknown} in {where or cls.__name__}; allowed: {sorted(known)}"
+            f"unknown key(s) {', '.join(prefix + k for k in unknown)}{hint}; allowed in "
+            f"{where or cls.__name__}: {sorted(known)}"
         )
     kwargs = {}
     for name, value in data.items():

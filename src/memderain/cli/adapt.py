@@ -16,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from memderain.cli.options import add_device_option
 from memderain.data.static_clip import DEFAULT_MAX_FRAMES, DEFAULT_MAX_SHIFT
 
 
@@ -46,6 +47,9 @@ def add_adapt_options(p: argparse.ArgumentParser) -> None:
                         f"(default {DEFAULT_MAX_SHIFT:g})")
     g.add_argument("--crop", type=int, default=d.crop_size, help="training crop size")
     g.add_argument("--batch", type=int, default=d.batch_size, help="pairs per step")
+    g.add_argument("--focus", type=float, default=d.focus,
+                   help=f"share of crops drawn where the frames have rain (default {d.focus:g}; "
+                        "0 = uniform crops)")
     g.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {d.lr:g})")
     g.add_argument("--holdout-every", type=int, default=0, metavar="N",
                    help="leave every N-th frame out of the training (score them apart)")
@@ -57,6 +61,7 @@ def adapt_config(args: argparse.Namespace, device: str = "auto"):
 
     return AdaptConfig(minutes=args.minutes, steps=args.steps, objective=args.objective,
                        crop_size=args.crop, batch_size=args.batch, lr=args.lr, seed=args.seed,
+                       focus=args.focus,
                        max_frames=args.max_frames, max_side=args.max_side,
                        max_shift=args.max_shift, holdout_every=args.holdout_every,
                        nonnegative_rain=bool(args.nonnegative_rain), device=device)
@@ -70,7 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="ADAPTED.pt",
                    help="where to write the adapted checkpoint")
     p.add_argument("--weights", metavar="PATH", help="starting checkpoint (default: shipped)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    add_device_option(p)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.add_argument("--overwrite", action="store_true", help="replace an existing ADAPTED.pt")
     add_adapt_options(p)

@@ -1,10 +1,13 @@
-"""`memderain derain INPUT... -o OUT`: de-rain image files, folders and glob patterns.
+"""`memderain derain INPUT... -o OUT`: de-rain images, animated GIFs and videos (files,
+folders and glob patterns).
 
 * One input file and ``-o`` with an image extension: write exactly that file.
 * Otherwise ``-o`` is a folder; each output keeps its input's name (plus ``--suffix``) and
   extension, hence its format. ``--recursive`` walks sub-folders and mirrors their structure.
-* Folders and glob patterns (quoted patterns are expanded here, ``**`` with --recursive)
-  select files with image (and video) extensions; files named explicitly are always tried.
+* Folders and glob patterns (quoted patterns are expanded here) select files with image (and
+  video) extensions; files named explicitly are always tried. Patterns: ``*`` and ``?``
+  match within one folder; ``**`` matches any depth and needs --recursive (outputs then keep
+  the sub-folders below the pattern's fixed part).
 * Animated GIFs are de-rained frame by frame (frame timing and loop kept).
 * A bad file prints one line naming it (unreadable, broken symbolic link, link loop...); the
   rest of the batch still runs; the exit code is 1 if any file failed. Existing outputs are
@@ -27,7 +30,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from memderain.cli.options import add_backend_options
+from memderain.cli.options import add_backend_options, add_device_option
 from memderain.errors import MemderainError
 from memderain.inference.animated import GIF_EXTENSIONS
 from memderain.inference.io import IMAGE_EXTENSIONS, read_image, write_image
@@ -41,11 +44,12 @@ MEDIA_EXTENSIONS = IMAGE_EXTENSIONS + GIF_EXTENSIONS + VIDEO_EXTENSIONS
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "derain",
-        help="remove rain from images (files, folders, glob patterns)",
+        help="remove rain from images, animated GIFs and videos (files, folders, globs)",
         description=__doc__.split("\n\n", 1)[1].replace("``", ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob pattern")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image, GIF or video file, folder or glob pattern")
     p.add_argument(
         "-o",
         "--output",
@@ -57,15 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-r",
         "--recursive",
         action="store_true",
-        help="include sub-folders (kept as sub-folders of OUT); '**' in patterns",
+        help="include sub-folders (kept as sub-folders of OUT); needed for '**' in patterns",
     )
     p.add_argument("--weights", metavar="PATH", help="checkpoint (default: the shipped model)")
-    p.add_argument(
-        "--device",
-        default="auto",
-        choices=["cpu", "cuda", "auto"],
-        help="where to run the network (default: auto = cuda if available)",
-    )
+    add_device_option(p)
     p.add_argument(
         "--tile",
         type=int,
@@ -205,6 +204,9 @@ def expand_inputs(inputs: list[str], recursive: bool, output: str | None = None)
             scan.found.append((path, Path(path.name)))
         elif problem := _link_problem(path):
             scan.errors.append(f"{arg}: {problem}")
+        elif glob.has_magic(arg) and "**" in arg and not recursive:
+            scan.errors.append(f"{arg}: '**' matches sub-folders only with --recursive "
+                               "(add -r; '*' matches within one folder)")
         elif glob.has_magic(arg):
             base = _glob_base(arg)
             matches = sorted(Path(m) for m in glob.glob(arg, recursive=recursive))
@@ -263,8 +265,8 @@ def plan_jobs(
             )
         elif key in claimed:
             errors.append(
-                f"{src}: output {dst} would also be written for {claimed[key]}; "
-                "use --recursive to keep sub-folders or a different -o"
+                f"{src}: output {dst} would also be written for {claimed[key]} (two inputs "
+                f"named {dst.name}); de-rain them in separate runs with different -o folders"
             )
         else:
             claimed[key] = src

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from memderain.cli.options import add_backend_options
+from memderain.cli.options import add_backend_options, add_device_option
 from memderain.errors import MemderainError
 from memderain.evaluation.benchmarks import LAYOUTS, open_benchmark
 from memderain.evaluation.metrics import ALL_METRICS, STANDARD_METRICS
@@ -83,8 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="standard = PSNR/SSIM on Y and RGB; all = also VIF and FSIM (Table III)")
     p.add_argument("--save-outputs", action="store_true", help="keep the de-rained images")
     p.add_argument("--tile", type=int, help="de-rain in tiles of N pixels (large images)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if "
-                                                  "available)")
+    add_device_option(p)
     # scores are reproducible across CPUs only in f32 (auto would be bf16 on AMX CPUs)
     add_backend_options(p, precision="f32")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
@@ -250,7 +249,7 @@ def _run_video(args) -> int:
 
 def _run_clip(args) -> int:
     from memderain.data.static_clip import load_static_clip
-    from memderain.evaluation.clip_score import format_table, score_methods
+    from memderain.evaluation.clip_score import format_table, score_subsets
 
     if args.video or args.clean:
         raise MemderainError("--clip is scored against its own temporal median; "
@@ -278,12 +277,9 @@ def _run_clip(args) -> int:
                     disable=True if args.quiet else None)
 
     results, text = {}, []
-    for label, subset in sets.items():
-        if not subset:
-            continue
-        scores = score_methods(clip, methods, subset, progress=bar)
+    for label, scores in score_subsets(clip, methods, sets, progress=bar).items():
         results[label] = {k: v.as_dict() for k, v in scores.items()}
-        text.append(format_table(scores, f"{dataset}: {label} frames ({len(subset)} of "
+        text.append(format_table(scores, f"{dataset}: {label} frames ({len(sets[label])} of "
                                          f"{len(clip)}), {clip.static_fraction:.0%} static"))
     summary = base_summary() | {
         "method": method, "dataset": dataset, "layout": "clip", "data": str(args.clip.resolve()),

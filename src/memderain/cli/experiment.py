@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from memderain.cli.options import add_device_option
 from memderain.experiments.scale import SCALES
 
 
@@ -48,8 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "scenes from (`heldout` rain) when --test is not given")
     a.add_argument("--real", type=Path, help="folder of real rainy photos: NIQE of B_c and the "
                    "full model, and a picture grid")
-    a.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda if "
-                   "available)")
+    add_device_option(a)
     a.add_argument("--threads", type=int, help="torch CPU threads (default: the scale's; "
                    "0 = torch's default)")
     a.add_argument("--jobs", type=int, default=1, help="runs trained side by side in worker "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from memderain.inference.backends import BACKENDS, PRECISIONS
 
@@ -18,3 +19,18 @@ def add_backend_options(p: argparse.ArgumentParser, precision: str = "auto") -> 
                         "CPU does bf16 natively (AMX / AVX512-BF16; about 4x faster, within "
                         "0.01 dB on the test presets), else f32; f32 = the same output as "
                         "PyTorch; bf16 = OpenVINO bf16")
+
+
+def device_name(text: str) -> str:
+    """argparse type of ``--device``: cpu, cuda, cuda:N or auto (CUDA's presence is checked
+    when the device is used, with a one-line error)."""
+    if re.fullmatch(r"cpu|auto|cuda(:\d+)?", text):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r}: use cpu, cuda, cuda:N or auto")
+
+
+def add_device_option(p) -> None:
+    """``--device``: one option with one meaning in every command."""
+    p.add_argument("--device", default="auto", type=device_name, metavar="DEVICE",
+                   help="cpu, cuda, cuda:N or auto (default: auto = the first CUDA device if "
+                        "there is one, else the CPU)")

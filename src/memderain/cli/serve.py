@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from memderain.cli.options import add_backend_options
+from memderain.cli.options import add_backend_options, add_device_option
 from memderain.errors import MemderainError
 from memderain.web.server import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="interface to listen on (default 127.0.0.1: this computer only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--weights", help="checkpoint (default: the shipped model)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    add_device_option(p)
     add_backend_options(p)
     p.add_argument("--max-mb", type=float, default=DEFAULT_MAX_BYTES / 2**20,
                    help="largest accepted upload in MiB (default %(default).0f)")

@@ -14,10 +14,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train on scene folders of frames of static cameras (e.g. OUT/frames of "
         "`memderain synth OUT`). The same command runs under `torchrun --nproc_per_node N`.",
     )
+    from memderain.training.config import preset_names
+
     p.add_argument("--config", default="paper",
-                   help="preset name (paper, official, cpu-small, Ba, Bb, Bc, Bd, loss_*) or a "
-                   "YAML file (default: paper); `--config list` prints the presets")
-    p.add_argument("--data", help="training root: scene folders of frames (sets data.root)")
+                   help=f"preset name ({', '.join(preset_names())}) or a YAML file (default: "
+                   "paper); `--config list` prints the presets")
+    p.add_argument("--data", help="training root: scene folders of frames (sets data.root); "
+                   "real static-camera clips join with --set data.real_root=DIR")
     p.add_argument("--val", help="paired validation folder in the `memderain synth` layout "
                    "(frames/ + clean/); keeps best.pt by PSNR (sets data.val)")
     p.add_argument("--out", help="run folder (default: runs/<config name>)")

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from memderain.checkpoint import model_from_checkpoint
+from memderain.cli.options import add_device_option
 from memderain.errors import MemderainError
 from memderain.weights import default_weights_path
 
@@ -51,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "same file names as the images: adds a column beside ours")
     g.add_argument("--peer-label", default="peer", help="title of the --peer column")
     g.add_argument("--name", default="grid.png", help="file name in --output-dir (grid.png)")
-    g.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
+    add_device_option(g)
     common(g)
     p.set_defaults(func=run)
 

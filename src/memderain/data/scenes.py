@@ -50,6 +50,11 @@ def find_scenes(root: str | Path, min_frames: int = 2) -> list[Scene]:
         raise MemderainError(f"min_frames must be >= 1, got {min_frames}")
     if not root.is_dir():
         raise MemderainError(f"time-lapse root is not a folder: {root}")
+    if (root / "frames").is_dir() and (root / "clean").is_dir():
+        # `memderain synth OUT` writes OUT/frames/<scene>/ and OUT/clean/: OUT itself would
+        # read as two "scenes", the clean one made of different photos
+        raise MemderainError(f"{root} is a `memderain synth` output folder (frames/ + clean/); "
+                             f"train on its scenes: --data {root / 'frames'}")
     scenes, skipped = [], []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         frames = list_images(folder)

@@ -336,12 +336,35 @@ def apply_overrides(
     return out
 
 
+def _check_key(keys: list[str], text: str) -> None:
+    """Raise a ConfigError naming an unknown ``--set`` key and the nearest valid one."""
+    import difflib
+
+    cls: Any = ExperimentConfig
+    for depth, key in enumerate(keys):
+        known = {f.name: f for f in fields(cls)}
+        if key not in known:
+            path = ".".join(keys[:depth + 1])
+            near = difflib.get_close_matches(key, known, 1)
+            hint = f"; did you mean {'.'.join([*keys[:depth], near[0]])}?" if near else \
+                f"; known here: {', '.join(sorted(known))}"
+            raise ConfigError(f"--set {text}: unknown key {path}{hint}")
+        ftype = typing.get_type_hints(cls)[key]
+        if not dataclasses.is_dataclass(ftype):
+            if depth + 1 < len(keys):
+                raise ConfigError(f"--set {text}: {'.'.join(keys[:depth + 1])} has no sub-keys")
+            return
+        cls = ftype
+
+
 def load_experiment(
     source: str | Path = "paper",
     overrides: list[str] | tuple[str, ...] = (),
     values: dict[str, Any] | None = None,
 ) -> ExperimentConfig:
     """Preset name or YAML path, plus dotted overrides -> validated ExperimentConfig."""
+    for text in overrides or ():
+        _check_key(parse_override(text)[0], text)
     data = apply_overrides(load_config_dict(source), overrides, values)
     try:
         return experiment_from_dict(data, str(source))
