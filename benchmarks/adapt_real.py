@@ -62,10 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-shift", type=float, default=8)
     p.add_argument("--crop", type=int, default=96)
     p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--baselines", action="store_true", help="also the 3x3 filters")
     p.add_argument("--nonnegative-rain", action="store_true",
                    help="adapt with the shipped model's R_hat >= 0 clamp (default: unclamped)")
+    p.add_argument("--focus", type=float, default=0.0, help="AdaptConfig.focus")
     p.add_argument("--tag", default="", help="suffix of the objective names in the output")
     p.add_argument("--csv", type=Path, help="write the curve here")
     p.add_argument("--scratch", type=Path, default=Path("scratch/adapt_real"))
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = AdaptConfig(steps=args.steps, minutes=0, objective=objective,
                               crop_size=args.crop, batch_size=args.batch, lr=args.lr,
                               holdout_every=args.holdout_every,
-                              nonnegative_rain=bool(args.nonnegative_rain))
+                              nonnegative_rain=bool(args.nonnegative_rain), focus=args.focus)
             objective_label = objective + args.tag
             t1 = time.monotonic()
 

@@ -295,3 +295,16 @@ def test_trainer_mixes_real_clips_with_masks_and_median(tmp_path, restore_torch_
         trainer.close()
     assert len(seen) == 3 and all("loss/agree" in v for v in seen)
     assert any(v.get("loss/median", 0) > 0 for v in seen)
+
+
+def test_focused_crops_land_where_the_rain_is(tmp_path):
+    clean = background(64, 160)
+    frames = rainy(clean, 6, noise=0.5)
+    for f in frames:  # rain on the left half only
+        f[:, 80:] = np.clip(clean[:, 80:], 0, 255).round().astype(np.uint8)
+    clip = load_static_clip(write_folder(tmp_path / "half", frames))
+    share = {}
+    for focus in (0.0, 1.0):
+        pairs = ClipPairs([clip], crop_size=32, items_per_epoch=300, focus=focus)
+        share[focus] = np.mean([pairs.draw(i)[4] + 16 < 80 for i in range(300)])
+    assert share[1.0] > 0.9 and share[1.0] > share[0.0] + 0.2, share

@@ -35,11 +35,14 @@ class ClipPairs(Dataset):
         frames: per clip, the frame indices that may be used (None: all), e.g. to keep some
             frames out of an adaptation and score them afterwards.
         hflip: random left-right flip of the whole item.
+        focus: share of items whose crop is drawn where frame ``w`` has rain (positive
+            luminance over the median on static pixels, summed over the crop) instead of
+            uniformly: on a large frame with light rain most uniform crops hold none.
     """
 
     def __init__(self, clips: Sequence[StaticClip], crop_size: int, items_per_epoch: int = 1000,
                  seed: int = 0, frames: Sequence[Sequence[int]] | None = None,
-                 hflip: bool = True):
+                 hflip: bool = True, focus: float = 0.0):
         if not clips:
             raise MemderainError("ClipPairs needs at least one clip")
         self.clips = list(clips)
@@ -55,6 +58,9 @@ class ClipPairs(Dataset):
         self.crop_size, self.items, self.seed, self.hflip = crop_size, items_per_epoch, seed, hflip
         self.epoch = 0
         self._masks = [[torch.from_numpy(c.valid(t)) for t in range(len(c))] for c in self.clips]
+        self.focus = focus
+        self._rain_cdf = [[_rain_cdf(c, t, crop_size) for t in range(len(c))]
+                          for c in self.clips] if focus > 0 else None
 
     def __len__(self) -> int:
         return self.items
@@ -62,7 +68,8 @@ class ClipPairs(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def __getitem__(self, index: int) -> dict:
+    def draw(self, index: int) -> tuple[int, int, int, int, int, bool]:
+        """(clip, frame w, frame v, crop top, crop left, flip) of item ``index`` this epoch."""
         g = item_generator(self.seed, self.epoch, index)
         k = int(torch.randint(0, len(self.clips), (1,), generator=g))
         clip, usable = self.clips[k], self.frames[k]
@@ -70,17 +77,49 @@ class ClipPairs(Dataset):
         j = int(torch.randint(0, len(usable) - 1, (1,), generator=g))
         tw, tv = usable[i], usable[j + (j >= i)]
         h, w = clip.frames.shape[1:3]
-        top, left, ch, cw = random_crop_box(h, w, self.crop_size, g)
-        box = (slice(top, top + ch), slice(left, left + cw))
+        top, left, _, _ = random_crop_box(h, w, self.crop_size, g)
+        if self._rain_cdf is not None and float(torch.rand((), generator=g)) < self.focus:
+            cdf, cols = self._rain_cdf[k][tw]
+            pick = int(torch.searchsorted(cdf, torch.rand(1, generator=g) * cdf[-1]))
+            top, left = (pick // cols) * _STRIDE, (pick % cols) * _STRIDE
+        flip = self.hflip and float(torch.rand((), generator=g)) < 0.5
+        return k, tw, tv, top, left, flip
+
+    def __getitem__(self, index: int) -> dict:
+        k, tw, tv, top, left, flip = self.draw(index)
+        clip, c = self.clips[k], self.crop_size
+        box = (slice(top, top + c), slice(left, left + c))
         mask = (self._masks[k][tw][box] & self._masks[k][tv][box]).float()[None]
         out = {"w": uint8_hwc_to_signed(clip.frames[tw][box]),
                "v": uint8_hwc_to_signed(clip.frames[tv][box]),
                "mask": mask, "median": uint8_hwc_to_signed(clip.median[box]),
                "has_median": torch.tensor(1.0), "scene": f"clip{k}"}
-        if self.hflip and float(torch.rand((), generator=g)) < 0.5:
+        if flip:
             for key in ("w", "v", "mask", "median"):
                 out[key] = out[key].flip(-1)
         return out
+
+
+_STRIDE = 8  # crop positions for focused sampling lie on this grid
+
+
+def _rain_cdf(clip: StaticClip, t: int, crop: int) -> tuple[torch.Tensor, int]:
+    """Cumulative rain energy of the crops of frame t (top-left corners on a grid), and the
+    number of grid columns: energy = luminance above the median by more than 4 grey levels on
+    valid pixels, summed over the crop, plus a floor so every crop stays possible."""
+    import numpy as np
+
+    grey = np.array([0.299, 0.587, 0.114], np.float32)
+    rain = (clip.frames[t].astype(np.float32) @ grey) - (clip.median.astype(np.float32) @ grey)
+    rain = np.clip(rain - 4.0, 0, None) * clip.valid(t)
+    integral = np.pad(rain.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    h, w = rain.shape
+    ys = np.arange(0, h - crop + 1, _STRIDE)
+    xs = np.arange(0, w - crop + 1, _STRIDE)
+    sums = (integral[ys[:, None] + crop, xs[None] + crop] - integral[ys[:, None], xs[None] + crop]
+            - integral[ys[:, None] + crop, xs[None]] + integral[ys[:, None], xs[None]])
+    sums = sums + 0.05 * sums.mean() + 1e-6
+    return torch.from_numpy(np.cumsum(sums.ravel()).astype(np.float64)), len(xs)
 
 
 def synthetic_extras(item: dict) -> dict:

@@ -78,23 +78,32 @@ def score_methods(clip: StaticClip, methods: dict[str, Method], frames: Sequence
                   progress: Callable | None = None) -> dict[str, ClipScore]:
     """Score every method (``"input"`` is added: the rainy frame itself) on ``frames``
     (default: all frames of the clip). ``progress(iterable, total)`` may wrap the frame loop."""
+    return score_subsets(clip, methods, {"all": frames}, progress)["all"]
+
+
+def score_subsets(clip: StaticClip, methods: dict[str, Method],
+                  subsets: dict[str, Sequence[int] | None], progress: Callable | None = None
+                  ) -> dict[str, dict[str, ClipScore]]:
+    """:func:`score_methods` for several frame subsets at once, running every method once
+    per frame in their union. Returns {subset: {method: score}}; empty subsets are left out."""
     ref = ClipReference(clip)
-    frames = list(range(len(clip))) if frames is None else list(frames)
+    subsets = {k: list(range(len(clip))) if v is None else list(v) for k, v in subsets.items()}
+    frames = sorted(set().union(*subsets.values())) if subsets else []
     methods = {"input": lambda x: x, **methods}
-    sums = {name: [0.0, 0.0, 0.0, 0] for name in methods}
+    sums: dict[str, dict[int, tuple]] = {name: {} for name in methods}
     it = progress(frames, len(frames)) if progress is not None else frames
     for t in it:
         for name, fn in methods.items():
-            a, b, c, k = ref.frame_sums(t, fn(clip.frames[t]))
-            s = sums[name]
-            s[0] += a
-            s[1] += b
-            s[2] += c
-            s[3] += k
-    return {name: _pooled(*s, len(frames)) for name, s in sums.items()}
+            sums[name][t] = ref.frame_sums(t, fn(clip.frames[t]))
+    out = {}
+    for label, subset in subsets.items():
+        if subset:
+            out[label] = {name: _pooled(*np.sum([per[t] for t in subset], axis=0), len(subset))
+                          for name, per in sums.items()}
+    return out
 
 
-def _pooled(sse: float, sdiff: float, shf: float, n: int, frames: int) -> ClipScore:
+def _pooled(sse: float, sdiff: float, shf: float, n: float, frames: int) -> ClipScore:
     """Scores of pixel sums pooled over frames (PSNR of the pooled mean squared error)."""
     if n == 0:
         return ClipScore(math.nan, math.nan, math.nan, frames)

@@ -69,12 +69,13 @@ DEFAULT_OBJECTIVE = "median"  # measured best on yard.mp4 (docs/real-rain.md)
 class AdaptConfig:
     """Settings of one adaptation (defaults fit 2 CPU cores and a 640x480 clip)."""
 
-    minutes: float = 4.0  # wall-time budget (loading the clip not included)
+    minutes: float = 4.0  # wall-time budget of the whole run, reading the clip included
     steps: int = 0  # fixed number of steps (0: as many as fit in `minutes`)
     objective: str = DEFAULT_OBJECTIVE
     crop_size: int = 96
     batch_size: int = 4  # pairs per step
-    lr: float = 5e-4
+    focus: float = 0.5  # share of crops drawn where the frame has rain (ClipPairs.focus)
+    lr: float = 1e-3
     warmup_steps: int = 10
     seed: int = 0
     max_frames: int = DEFAULT_MAX_FRAMES
@@ -102,6 +103,8 @@ class AdaptConfig:
             raise MemderainError(f"--crop must be a multiple of 8 and >= 16, got {self.crop_size}")
         if self.batch_size < 1 or self.lr <= 0 or self.steps < 0:
             raise MemderainError("need --batch >= 1, --lr > 0, --steps >= 0")
+        if not 0.0 <= self.focus <= 1.0:
+            raise MemderainError(f"--focus must be in [0, 1], got {self.focus}")
 
     def loss_config(self) -> LossConfig:
         return self.loss if self.loss is not None else OBJECTIVES[self.objective]
@@ -166,6 +169,7 @@ def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None =
     base = Path(weights) if weights is not None else default_weights_path()
     if base is None:
         raise MemderainError("no shipped model in this install; pass --weights CKPT")
+    t_call = time.monotonic()
     device = _device(cfg.device)
     saved_threads = torch.get_num_threads()
     if cfg.threads:
@@ -179,7 +183,7 @@ def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None =
             raise MemderainError(f"{clip_source}: {len(used)} frame(s) left to adapt on")
         crop = min(cfg.crop_size, (min(clip.frames.shape[1:3]) // 8) * 8)
         dataset = ClipPairs([clip], crop, items_per_epoch=max(64, 16 * cfg.batch_size),
-                            seed=cfg.seed, frames=[used])
+                            seed=cfg.seed, frames=[used], focus=cfg.focus)
         model, ckpt = model_from_checkpoint(base)
         if cfg.nonnegative_rain is not None:  # an output constraint: no weight depends on it
             model.config = dataclasses.replace(model.config,
@@ -209,9 +213,9 @@ def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None =
                   "adapt_config": _cfg_dict(cfg)}
             atomic_torch_save(make_checkpoint(model, meta, ts), state_path)
 
-        t_start = time.monotonic()
-        last_save = t_start
+        t_loop = last_save = time.monotonic()
         elapsed0 = elapsed
+        elapsed = elapsed0 + t_loop - t_call  # reading the clip counts against the budget
         try:
             while (total == 0 or step < total) and elapsed < budget:
                 dataset.set_epoch(step)
@@ -221,9 +225,11 @@ def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None =
                                                       cfg.warmup_steps)
                 values = _step(model, optimizer, loss_cfg, batch)
                 step += 1
-                elapsed = elapsed0 + time.monotonic() - t_start
+                now = time.monotonic()
+                elapsed = elapsed0 + now - t_call
                 if total == 0 and step == 3:  # fix the schedule from the measured speed
-                    total = max(step + 1, int(budget / (elapsed / step)))
+                    per_step = (now - t_loop) / 3
+                    total = max(step + 1, step + int((budget - elapsed) / per_step))
                 if progress is not None:
                     progress(step, total, values)
                 if callback is not None:
