@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from memderain.checkpoint import save_checkpoint
-from memderain.cli import derain as derain_cli
 from memderain.cli import main
 from memderain.config import ModelConfig
-from memderain.inference import png16, predictor
+from memderain.errors import MemderainError
+from memderain.inference import batch, png16, predictor
 from memderain.inference.io import imagedata_to_samples, read_image
 from memderain.inference.predictor import load_model
 from memderain.model import MemDerain
@@ -230,7 +230,7 @@ def test_video_files_go_to_the_video_dispatch(capsys, monkeypatch, tmp_path, pho
     def fake_video(derainer, src, dst, *, overwrite, tile):
         calls.append((src.name, dst.name, overwrite))
 
-    monkeypatch.setattr(derain_cli, "derain_video_file", fake_video)
+    monkeypatch.setattr(batch, "derain_video_file", fake_video)
     code, _, stderr = _run(
         capsys, photos / "clip.mp4", photos / "rgb.png", "-o", tmp_path / "out", "--weights", ckpt
     )
@@ -310,3 +310,17 @@ def test_outputs_inside_the_input_folder_are_not_inputs(capsys, tmp_path, photos
     code, stdout, err = _run(capsys, photos / "sub", "-o", photos / "sub", "--suffix", "_dr",
                              "--weights", ckpt)
     assert code == 0 and (photos / "sub" / "inner_dr.png").is_file(), err
+
+
+def test_python_api_derains_paths_with_the_cli_rules(tmp_path, photos, ckpt):
+    d = load_model(ckpt, backend="torch")
+    out = tmp_path / "api"
+    res = d.derain_path(photos, out)
+    assert res.ok is False and any("corrupt.png" in f for f in res.failed)  # bad file listed
+    assert (out / "rgb.png") in res.written and (out / "rgb.png").is_file()
+    again = d.derain_path(photos / "rgb.png", out)
+    assert again.ok and again.written == [] and again.skipped == [out / "rgb.png"]
+    one = d.derain_path(photos / "rgb.png", tmp_path / "single.png")
+    assert one.written == [tmp_path / "single.png"]
+    with pytest.raises(MemderainError, match="derain_path"):
+        d.derain(str(photos / "rgb.png"))

@@ -153,9 +153,25 @@ class Derainer:
             return self._derain_array(image, tile)
         if isinstance(image, torch.Tensor):
             return self._derain_torch(image, tile)
+        if isinstance(image, (str, Path)):
+            raise MemderainError(f"derain() takes an image in memory; for the file {image} use "
+                                 "derain_path(path_or_folder, output)")
         raise MemderainError(
             f"cannot de-rain a {type(image).__name__}; pass a PIL image, numpy array or tensor"
         )
+
+    def derain_path(self, inputs, output, *, recursive: bool = False, suffix: str = "",
+                    overwrite: bool = False, tile: int | None = None, progress: bool = False):
+        """De-rain image / GIF / video files, folders or glob patterns into ``output`` with the
+        rules of ``memderain derain`` (:mod:`memderain.inference.batch`): a folder (or one
+        named output file for one input file), inputs never overwritten, existing outputs
+        skipped unless ``overwrite``, atomic writes. Returns a
+        :class:`~memderain.inference.batch.BatchResult` (``written``, ``skipped``,
+        ``failed``); a bad file is listed in ``failed``, never raised."""
+        from memderain.inference.batch import derain_paths
+
+        return derain_paths(self, inputs, output, recursive=recursive, suffix=suffix,
+                            overwrite=overwrite, tile=tile, progress=progress)
 
     def _derain_pil(self, image: Image.Image, tile: int | None) -> Image.Image:
         image.load()
