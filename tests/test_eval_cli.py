@@ -108,6 +108,15 @@ def test_identity_baseline_and_report_tables(bench, ckpt, tmp_path, capsys):
         got = list(csv.DictReader(fh))
     assert float(got[0]["TinySet PSNR"]) == pytest.approx(s_ident["psnr_y"], abs=1e-5)
 
+    # a layout the runs cannot fill, and an existing --out: errors, and nothing printed first
+    capsys.readouterr()
+    assert main(["report", str(ident), "--layout", "niqe"]) == 1
+    cap = capsys.readouterr()
+    assert cap.out == "" and "hold none of its metrics" in cap.err and "table2" in cap.err
+    assert main(["report", str(ident), "--out", str(md)]) == 1
+    cap = capsys.readouterr()
+    assert cap.out == "" and "--overwrite" in cap.err
+
     assert main(["report", str(tmp_path), "--layout", "table3"]) == 0  # a folder of runs
     out = capsys.readouterr().out
     assert "| Method | TinySet PSNR | TinySet VIF | TinySet FSIM | TinySet SSIM |" in out
@@ -129,6 +138,12 @@ def test_existing_run_bad_folder_and_bad_report_are_one_line_errors(bench, tmp_p
     assert len(err.splitlines()) == 1 and "rain100" in err and "didmdn" in err
     assert main(["report", str(empty)]) == 1
     assert "no summary.json" in capsys.readouterr().err
+    photos = tmp_path / "photos"  # rainy photos without ground truth: suggest --real
+    photos.mkdir()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(photos / "a.png")
+    assert main(["eval", "--data", str(photos), "--baseline", "identity", "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--real {photos}" in err
 
 
 def test_eval_real_reports_niqe_of_input_and_output(tmp_path, capsys):

@@ -286,6 +286,10 @@ def test_cli_train_then_resume_and_errors(scenes, tmp_path, capsys, monkeypatch)
     # the console script, installed in a checkout folder that is itself named "memderain"
     monkeypatch.setattr(sys, "argv", ["/home/u/memderain/.venv/bin/memderain", *args])
     assert main(args) == 0
+    err = capsys.readouterr().err  # a start-up line before the slow part, then what it got
+    assert err.startswith("memderain train: Bc: reading ")
+    assert "2 scene(s), 6 items per epoch, batch 2 x 1 process(es)" in err
+    assert "device cpu" in err and "precision fp32" in err and "from step 0 of 2" in err
     assert (out / "last.pt").is_file() and (out / "config.yaml").is_file()
     assert (out / "command.txt").read_text() == shlex.join(["memderain", *args]) + "\n"
     # any other program (pytest in that same folder): its command line, unchanged
@@ -454,15 +458,20 @@ def test_validation_splits_rainy_and_rain_free_frames(tmp_path, tiny_config):
     assert res["psnr_dry"] > res["psnr_rainy"]
 
 
-def test_best_checkpoint_can_be_picked_on_rainy_frames_only(scenes, tmp_path):
+def test_best_checkpoint_can_be_picked_on_rainy_frames_only(scenes, tmp_path, capsys):
     with pytest.raises(ConfigError, match="val_metric"):
         _cfg(scenes, "data.val_metric=ssim")
     wet = _val_folder(tmp_path / "wet", True)
     cfg = load_experiment("paper", [*TINY, "train.steps=1", "train.val_every=1",
-                                    "data.val_metric=psnr_rainy", "data.val_frames_per_scene=1"],
+                                    "data.val_metric=psnr_rainy", "data.val_frames_per_scene=1",
+                                    "train.progress=true"],
                           {"data.root": str(scenes / "frames"), "data.val": str(wet)})
     tr = Trainer(cfg, tmp_path / "run", argv=["t"])
     summary = tr.fit()
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if "validation" in ln)
+    # the input's score is named as such, the split names its frames (not "rainy 25.70")
+    assert "(the input itself: " in line and "; frames with rain " in line
+    assert "; rain-free frames " in line and "rainy input" not in line
     assert tr.best_psnr == pytest.approx(summary["validation"]["psnr_rainy"])
     assert tr.best_psnr != pytest.approx(summary["validation"]["psnr"])
     # a validation folder without rain cannot pick on rainy frames: a clear error

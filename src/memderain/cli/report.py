@@ -38,12 +38,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("runs", nargs="+", type=Path,
                    help="run folders of `memderain eval` (or their summary.json files, or "
                         "folders of run folders)")
-    p.add_argument("--layout", default="table2", choices=sorted(COLUMNS))
+    p.add_argument("--layout", default="table2", choices=sorted(COLUMNS),
+                   help="table2 = PSNR | SSIM per data set (paper Table II, default); table3 = "
+                        "PSNR | VIF | FSIM | SSIM (runs made with eval --metrics all); niqe = "
+                        "real photos, NIQE of input | output (eval --real runs)")
     p.add_argument("--space", default="y", choices=["y", "rgb"],
                    help="colour space of PSNR/SSIM (default: y, as the paper)")
     p.add_argument("--out", type=Path, help="write the Markdown table here")
     p.add_argument("--csv", type=Path, help="write the table as CSV here")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing --out / --csv files")
     p.set_defaults(func=run)
 
 
@@ -139,8 +143,18 @@ def to_csv(methods, headers, values) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    for path in (args.out, args.csv):  # refuse before printing anything
+        if path is not None and path.exists() and not args.overwrite:
+            raise MemderainError(f"{path} exists; pass --overwrite to replace it")
     summaries = load_summaries(args.runs)
     methods, headers, values = build_table(summaries, args.layout, args.space)
+    if all(v is None for row in values for v in row):
+        keys = sorted({k for s in summaries for k in s.get("mean", {})})
+        fits = [name for name, cols in COLUMNS.items()
+                if any(c[1] in keys or c[2] in keys for c in cols)]
+        raise MemderainError(f"--layout {args.layout}: the runs hold none of its metrics (they "
+                             f"have {', '.join(keys) or 'none'}); try --layout "
+                             f"{' or '.join(fits) or 'table2'}")
     md = to_markdown(methods, headers, values, args.layout)
     print(md, end="")
     for path, text in ((args.out, md), (args.csv, to_csv(methods, headers, values))):

@@ -56,10 +56,18 @@ def run(args: argparse.Namespace) -> int:
     from memderain.training.trainer import Trainer
 
     out = Path(args.out) if args.out else Path("runs") / cfg.name
+    import sys
+
     from memderain.cli import recorded_command
 
+    print(f"memderain train: {cfg.name}: reading {cfg.data.root}"
+          + (f" and real clips in {cfg.data.real_root}" if cfg.data.real_root else "")
+          + (" (decoding every frame into memory first)" if cfg.data.cache else "") + " ...",
+          file=sys.stderr, flush=True)
     trainer = Trainer(cfg, out, resume=args.resume, overwrite=args.overwrite,
                       argv=recorded_command())
+    if trainer.dist.is_main:
+        print(f"memderain train: {trainer.describe()}", file=sys.stderr, flush=True)
     try:
         summary = trainer.fit()
     finally:

@@ -305,5 +305,11 @@ def _no_layout_message(root: Path) -> str:
                 continue
         if hint:
             break
+    if not hint and root.is_dir():
+        from memderain.data.scenes import list_images
+
+        if list_images(root):  # images but no ground truth: real rainy photos?
+            hint = (f" ({root} holds images without clean counterparts; for real rain "
+                    f"without ground truth use --real {root})")
     layouts = "; ".join(f"{n} = {d}" for n, (d, _) in LAYOUTS.items())
     return f"no supported benchmark layout in {root}{hint}. Supported layouts: {layouts}"

@@ -207,6 +207,23 @@ class Trainer:
                          seed=t.seed, hflip=d.hflip)
         return MixedPairs(synthetic, real, d.real_ratio, seed=t.seed)
 
+    def describe(self) -> str:
+        """One line: what this run trains on, where, and from which step."""
+        t = self.cfg.train
+        ds = self.dataset
+        synth = getattr(ds, "synthetic", ds)
+        scenes = len(getattr(synth, "scenes", []))
+        real = getattr(ds, "real", None)
+        real_text = (f" + {len(real.clips)} real clip(s) at {self.cfg.data.real_ratio:.0%} of "
+                     "the pairs" if real is not None else "")
+        start = f"resuming at step {self.step}" if self.step else "from step 0"
+        return (f"{scenes} scene(s){real_text}, {len(ds)} items per epoch, batch {t.batch_size}"
+                f" x {self.dist.world_size} process(es), {self.cfg.data.crop_size} px crops; "
+                f"device {self.device} ({self._device_name()}), precision "
+                f"{'fp32' if t.amp == 'none' else t.amp}; {start} of {t.steps}"
+                + (f" (stop at {t.stop_at})" if t.stop_at else "")
+                + f" -> {self.run_dir}")
+
     def _batches(self) -> Iterator[dict]:
         """Endless stream of batches; resumes at (epoch, batches_in_epoch)."""
         bs = self.cfg.train.batch_size
@@ -353,11 +370,12 @@ class Trainer:
         if best:
             self.best_psnr = res[key]
             self.save(self.best_path)
-        split = "".join(f", {k} {res[f'psnr_{k}']:.2f}" for k in ("rainy", "dry")
+        names = {"rainy": "frames with rain", "dry": "rain-free frames"}
+        split = "".join(f"; {names[k]} {res[f'psnr_{k}']:.2f}" for k in ("rainy", "dry")
                         if f"psnr_{k}" in res)
-        text = (f"step {self.step}: validation PSNR {res['psnr']:.2f} dB (rainy input "
-                f"{res['psnr_input']:.2f}{split}), SSIM {res['ssim']:.4f} "
-                f"({res['ssim_input']:.4f})" + (f" -> best.pt ({key})" if best else ""))
+        text = (f"step {self.step}: validation PSNR {res['psnr']:.2f} dB (the input itself: "
+                f"{res['psnr_input']:.2f}{split}), SSIM {res['ssim']:.4f} (input "
+                f"{res['ssim_input']:.4f})" + (f" -> best.pt ({key})" if best else ""))
         if self.logger is not None:
             self.logger.scalars(self.step, {f"val/{k}": v for k, v in res.items()})
             self.logger.message(text)
