@@ -7,8 +7,9 @@ Siamese losses of Eq. 7-14 and the real-video remedies of :mod:`memderain.losses
 all restricted to static pixels. No ground truth is used: the temporal median is computed
 from the rainy frames themselves.
 
-Budget and safety: training stops after ``steps`` optimiser steps or ``minutes`` of wall time
-(the cosine schedule then spans the number of steps the first ones say will fit). A resume
+Budget and safety: training stops after ``steps`` optimiser steps (the cosine learning-rate
+schedule spans them: reproducible) or, without ``steps``, after ``minutes`` of wall time (the
+cosine then follows the share of the budget spent). A resume
 file ``ADAPTED.pt.resume`` (weights, memory items, optimiser, step, elapsed time, RNG) is
 written atomically every ``save_every_s`` seconds and on interruption; ``resume=True``
 continues from it. ``ADAPTED.pt`` itself is written once, atomically, at the end, so an
@@ -135,11 +136,12 @@ def _device(name: str) -> torch.device:
     return dev
 
 
-def _lr_factor(step: int, total: int, warmup: int) -> float:
+def _lr_factor(step: int, done: float, warmup: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then a cosine over ``done`` in [0, 1], the share
+    of the run behind us (steps for a step count, wall time for a time budget)."""
     if step < warmup:
         return (step + 1) / warmup
-    t = min(max(step - warmup, 0) / max(total - warmup, 1), 1.0)
-    return 0.5 * (1.0 + math.cos(math.pi * t))
+    return 0.5 * (1.0 + math.cos(math.pi * min(max(done, 0.0), 1.0)))
 
 
 Progress = Callable[[int, int, dict[str, float]], None]  # (step, total, values)
@@ -214,24 +216,25 @@ def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None =
             atomic_torch_save(make_checkpoint(model, meta, ts), state_path)
 
         t_loop = last_save = time.monotonic()
-        elapsed0 = elapsed
+        elapsed0, step0 = elapsed, step
         elapsed = elapsed0 + t_loop - t_call  # reading the clip counts against the budget
         try:
             while (total == 0 or step < total) and elapsed < budget:
                 dataset.set_epoch(step)
                 batch = _batch(dataset, step, cfg.batch_size, device)
+                # a step count: the cosine runs over steps (reproducible); a time budget: over
+                # wall time, so slow first steps or a busy machine never end the run early
+                done = step / total if total else elapsed / budget
                 for group in optimizer.param_groups:
-                    group["lr"] = cfg.lr * _lr_factor(step, max(total, cfg.warmup_steps + 1),
-                                                      cfg.warmup_steps)
+                    group["lr"] = cfg.lr * _lr_factor(step, done, cfg.warmup_steps)
                 values = _step(model, optimizer, loss_cfg, batch)
                 step += 1
                 now = time.monotonic()
                 elapsed = elapsed0 + now - t_call
-                if total == 0 and step == 3:  # fix the schedule from the measured speed
-                    per_step = (now - t_loop) / 3
-                    total = max(step + 1, step + int((budget - elapsed) / per_step))
+                per_step = (now - t_loop) / (step - step0)
+                expected = total or step + max(0, int((budget - elapsed) / per_step))
                 if progress is not None:
-                    progress(step, total, values)
+                    progress(step, expected, values)
                 if callback is not None:
                     callback(step, model)
                 if time.monotonic() - last_save > cfg.save_every_s:
