@@ -17,9 +17,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from memderain.atomicfile import atomic_output  # noqa: E402
+from memderain.atomicfile import atomic_output
 
 
 def main(argv: list[str] | None = None) -> int:
