@@ -9,4 +9,6 @@ Modules (import the one you need; nothing heavy is imported here):
 * ``synthetic_rain``  vectorised rain-streak renderer and ``RainConfig`` presets
 * ``synth``           renders synthetic time-lapse scenes from clean photos (``memderain synth``)
 * ``video_frames``    samples frames of a static-camera video (``memderain extract-frames``)
+* ``static_clip``     real footage made static: alignment, temporal median, motion masks
+* ``clip_pairs``      Siamese pairs of real clips (masks, median) and the real/synthetic mix
 """
