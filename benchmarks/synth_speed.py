@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from memderain.data.rain import rain_config
 from memderain.data.synth import render_scene, scene_generator, write_scene
-from memderain.data.synthetic_rain import rain_config
 
 
 def main() -> None:

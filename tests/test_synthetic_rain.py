@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from memderain.config import ConfigError
+from memderain.data.rain import rain_config
 from memderain.data.synthetic_rain import (
     RAIN_PRESETS,
     RainConfig,
-    rain_config,
+    preset_config,
     sample_params,
     streak_kernels,
     synthesize,
@@ -159,6 +160,24 @@ def test_config_from_yaml_and_validation(tmp_path):
         RainConfig(blend="multiply")
     with pytest.raises(ConfigError, match="not found"):
         rain_config(tmp_path / "missing.yaml")
+    # the engine takes its own presets and configs only; names of v2 and files go via the front
+    assert preset_config("heavy") is RAIN_PRESETS["heavy"]
+    with pytest.raises(ConfigError, match="memderain.data.rain"):
+        preset_config("v2")
+
+
+def test_rain_engines_do_not_import_their_front():
+    """data/rain.py imports the engines; an engine importing it back made a circle."""
+    import ast
+    from pathlib import Path
+
+    from memderain import data
+
+    for name in ("synthetic_rain.py", "rain_v2.py"):
+        tree = ast.parse((Path(data.__file__).parent / name).read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert "memderain.data.rain" not in imported, name
 
 
 def test_haze_and_illumination_change_whole_frame():

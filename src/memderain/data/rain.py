@@ -3,7 +3,8 @@
 Engine v1 (:mod:`memderain.data.synthetic_rain`, presets ``mixed``, ``light``, ``heavy``,
 ``mixed-streaks``, ``heldout``) is kept unchanged so earlier experiments reproduce; engine v2
 (:mod:`memderain.data.rain_v2`, presets ``v2``, ``v2-streaks``, ``test-light``,
-``test-heavy``, ``test-unseen``) is the training default from the v2 model on.
+``test-heavy``, ``test-unseen``) is the training default from the v2 model on. This front
+imports the engines; the engines never import it.
 """
 
 from __future__ import annotations

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -120,20 +119,17 @@ RAIN_PRESETS: dict[str, RainConfig] = {
 }
 
 
-def rain_config(spec: str | Path | RainConfig) -> RainConfig:
-    """A v1 preset name, a YAML file, or a RainConfig -> RainConfig.
-
-    A YAML file holds RainConfig fields, optionally with ``preset: NAME`` to start from a
-    preset and override some fields; unknown keys are an error. Settings of rain engine v2 are
-    refused here: :func:`memderain.data.rain.rain_config` takes both engines.
-    """
-    from memderain.data.rain import rain_config as any_rain_config
-
-    cfg = any_rain_config(spec)
-    if not isinstance(cfg, RainConfig):
-        raise ConfigError(f"{spec}: a rain engine v2 setting; render it with "
-                          "memderain.data.rain.synthesize")
-    return cfg
+def preset_config(config: RainConfig | str) -> RainConfig:
+    """A RainConfig, or the v1 preset of that name. Names of engine v2 and YAML files are
+    resolved by the front, :func:`memderain.data.rain.rain_config` (this engine does not
+    import its front: the front depends on the engines, never the reverse)."""
+    if isinstance(config, RainConfig):
+        return config
+    if isinstance(config, str) and config in RAIN_PRESETS:
+        return RAIN_PRESETS[config]
+    raise ConfigError(f"{config!r} is not a rain engine v1 preset ({sorted(RAIN_PRESETS)}); "
+                      "memderain.data.rain.rain_config / synthesize take every preset and "
+                      "YAML files")
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -301,9 +297,10 @@ def synthesize(background: torch.Tensor, num_frames: int, config: RainConfig | s
                generator: torch.Generator) -> RainyScene:
     """Render ``num_frames`` rainy frames of one static scene over ``background`` (3,H,W) [0,1].
 
-    Deterministic for a given generator state; different frames get different streaks.
+    ``config``: a RainConfig or a v1 preset name (:func:`preset_config`). Deterministic for a
+    given generator state; different frames get different streaks.
     """
-    cfg = rain_config(config)
+    cfg = preset_config(config)
     size = scene_size(background, num_frames)
     params = sample_params(cfg, num_frames, size, generator)
     rain = render_streaks(params, size, generator)
