@@ -21,7 +21,7 @@ from memderain.data.static_clip import ClipError, align_frames, load_static_clip
 from memderain.evaluation.clip_score import score_methods
 from memderain.evaluation.metrics import psnr
 from memderain.losses import siamese_loss
-from memderain.model import DerainOutput, build_model
+from memderain.model import build_model, split_pair
 from memderain.training.adapt import AdaptConfig, adapt, resume_path
 from memderain.training.config import LossConfig
 from memderain.weights import default_weights_path
@@ -153,8 +153,7 @@ def test_masked_pixels_do_not_reach_any_loss_term():
                      lambda_floor=1, lambda_median=1)
     with torch.no_grad():
         out = model.eval()(torch.cat([w, v]))  # eval: no memory update
-    ow, ov = (DerainOutput(*(o.split(2)[k] if o is not None else None for o in out))
-              for k in (0, 1))
+    ow, ov = split_pair(out, 2)
     median = torch.zeros_like(w)
     loss, terms = siamese_loss(cfg, w, v, ow, ov, mask=mask, median=median,
                                has_median=torch.ones(2))

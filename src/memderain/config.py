@@ -63,6 +63,14 @@ class ModelConfig:
             raise ConfigError("model.read_temperature must be > 0")
 
 
+def nearest_key(key: str, known) -> str | None:
+    """The valid key closest to a misspelt ``key`` (difflib), or None."""
+    import difflib
+
+    near = difflib.get_close_matches(key, list(known), 1)
+    return near[0] if near else None
+
+
 def config_from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
     """Build dataclass ``cls`` from a plain dict, recursing into nested dataclasses.
 
@@ -72,10 +80,8 @@ def config_from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "")
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(known))
     if unknown:
-        import difflib
-
         prefix = f"{where}." if where else ""
-        hints = [m for k in unknown for m in difflib.get_close_matches(k, known, 1)]
+        hints = [m for m in (nearest_key(k, known) for k in unknown) if m]
         hint = f" (did you mean {', '.join(prefix + h for h in hints)}?)" if hints else ""
         raise ConfigError(
             f"unknown key(s) {', '.join(prefix + k for k in unknown)}{hint}; allowed in "

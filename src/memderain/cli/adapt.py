@@ -16,8 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from memderain.cli.options import add_device_option
-from memderain.data.static_clip import DEFAULT_MAX_FRAMES, DEFAULT_MAX_SHIFT
+from memderain.cli.options import add_clip_options, add_device_option
 
 
 def add_adapt_options(p: argparse.ArgumentParser) -> None:
@@ -38,13 +37,7 @@ def add_adapt_options(p: argparse.ArgumentParser) -> None:
                    help="keep the shipped model's R >= 0 clamp (default off: the adapted "
                         "model may also lift noisy pixels toward the median; with the clamp "
                         "it can only darken them)")
-    g.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES,
-                   help=f"use at most N evenly spaced frames (default {DEFAULT_MAX_FRAMES})")
-    g.add_argument("--max-side", type=int, default=0,
-                   help="downsize frames to this longer side first (0 = keep)")
-    g.add_argument("--max-shift", type=float, default=DEFAULT_MAX_SHIFT,
-                   help="refuse clips whose camera moves more than this many pixels "
-                        f"(default {DEFAULT_MAX_SHIFT:g})")
+    add_clip_options(g)
     g.add_argument("--crop", type=int, default=d.crop_size, help="training crop size")
     g.add_argument("--batch", type=int, default=d.batch_size, help="pairs per step")
     g.add_argument("--focus", type=float, default=d.focus,

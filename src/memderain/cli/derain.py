@@ -37,6 +37,7 @@ from memderain.inference.batch import (  # noqa: F401 - re-exported for callers 
     derain_video_file,
     expand_inputs,
     plan_jobs,
+    run_jobs,
 )
 from memderain.inference.predictor import load_model
 from memderain.inference.tiling import DEFAULT_OVERLAP
@@ -125,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         raise MemderainError(f"--overlap must be >= 0, got {args.overlap}")
     if args.tile is not None and args.tile < 0:
         raise MemderainError(f"--tile must be >= 0 (0 = whole image), got {args.tile}")
-    jobs, errors, _ = plan_jobs(args.inputs, args.output, args.recursive, args.suffix)
+    jobs, errors, scan = plan_jobs(args.inputs, args.output, args.recursive, args.suffix)
     if not jobs:
         for msg in errors:
             print(f"memderain derain: error: {msg}", file=sys.stderr)
@@ -143,10 +144,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from tqdm import tqdm
 
-    res = derain_paths(derainer, args.inputs, args.output, recursive=args.recursive,
-                       suffix=args.suffix, overwrite=args.overwrite, progress=True,
-                       report=lambda line: tqdm.write(f"memderain derain: {line}",
-                                                      file=sys.stderr))
+    res = run_jobs(derainer, jobs, errors, scan, overwrite=args.overwrite, progress=True,
+                   report=lambda line: tqdm.write(f"memderain derain: {line}", file=sys.stderr))
     print(res.summary(args.output))
     # outputs that exist are work already done (a re-run, a resumed batch): not a failure
     return 0 if res.ok else 1

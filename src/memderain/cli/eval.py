@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from memderain.cli.options import add_backend_options, add_device_option
+from memderain.cli.options import add_backend_options, add_clip_options, add_device_option
 from memderain.errors import MemderainError
 from memderain.evaluation.benchmarks import LAYOUTS, open_benchmark
 from memderain.evaluation.metrics import ALL_METRICS, STANDARD_METRICS
@@ -53,12 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "brightness change, high-frequency error), for the input, the 3x3 "
                           "filters and the model")
     p.add_argument("--frames", type=int, help="with --clip: score N evenly spaced frames")
-    p.add_argument("--max-frames", type=int, default=60,
-                   help="with --clip: read at most N evenly spaced frames (default 60)")
-    p.add_argument("--max-side", type=int, default=0,
-                   help="with --clip: downsize frames to this longer side (0 = keep)")
-    p.add_argument("--max-shift", type=float, default=8,
-                   help="with --clip: refuse a camera that moves more than N px (default 8)")
+    add_clip_options(p, note="with --clip: ")
     p.add_argument("--video", action="store_true",
                    help="--data is a rainy video scored frame by frame against --clean "
                         "(paper Table III; use --metrics all for VIF and FSIM)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from memderain.cli.options import add_clip_options
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -21,10 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     how.add_argument("--count", type=int, metavar="T",
                      help="keep T frames evenly spaced over the video (default 30, as TimeLap)")
     p.add_argument("--scene", help="scene folder name (default: the video's file name stem)")
-    p.add_argument("--max-shift", type=float, default=8,
-                   help="refuse a camera that moves more than N px (default 8)")
-    p.add_argument("--max-side", type=int, default=0,
-                   help="downsize frames to this longer side (0 = keep)")
+    add_clip_options(p, max_frames=False)  # --count / --every choose the frames
     p.add_argument("--overwrite", action="store_true", help="replace an existing scene folder")
     p.set_defaults(func=run)
 

@@ -34,3 +34,20 @@ def add_device_option(p) -> None:
     p.add_argument("--device", default="auto", type=device_name, metavar="DEVICE",
                    help="cpu, cuda, cuda:N or auto (default: auto = the first CUDA device if "
                         "there is one, else the CPU)")
+
+
+def add_clip_options(p, *, max_frames: bool = True, note: str = "") -> None:
+    """How a static-camera clip is read (``adapt``, ``derain --adapt``, ``eval --clip``,
+    ``extract-frames``): ``--max-frames``, ``--max-side``, ``--max-shift``, with the defaults
+    of :func:`memderain.data.static_clip.load_static_clip`. ``note`` prefixes each help."""
+    from memderain.data.static_clip import DEFAULT_MAX_FRAMES, DEFAULT_MAX_SHIFT
+
+    if max_frames:
+        p.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES,
+                       help=f"{note}use at most N evenly spaced frames "
+                            f"(default {DEFAULT_MAX_FRAMES})")
+    p.add_argument("--max-side", type=int, default=0,
+                   help=f"{note}downsize frames to this longer side first (0 = keep)")
+    p.add_argument("--max-shift", type=float, default=DEFAULT_MAX_SHIFT,
+                   help=f"{note}refuse a camera that moves more than N px "
+                        f"(default {DEFAULT_MAX_SHIFT:g})")

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from memderain.data.static_clip import StaticClip
+from memderain.data.static_clip import StaticClip, luminance
 from memderain.data.transforms import item_generator, random_crop_box, uint8_hwc_to_signed
 from memderain.errors import MemderainError
 
@@ -57,10 +58,11 @@ class ClipPairs(Dataset):
                 raise MemderainError(f"{c.source}: needs at least 2 frames to pair, got {len(f)}")
         self.crop_size, self.items, self.seed, self.hflip = crop_size, items_per_epoch, seed, hflip
         self.epoch = 0
-        self._masks = [[torch.from_numpy(c.valid(t)) for t in range(len(c))] for c in self.clips]
+        valid = [[c.valid(t) for t in range(len(c))] for c in self.clips]
+        self._masks = [[torch.from_numpy(v) for v in per_clip] for per_clip in valid]
         self.focus = focus
-        self._rain_cdf = [[_rain_cdf(c, t, crop_size) for t in range(len(c))]
-                          for c in self.clips] if focus > 0 else None
+        self._rain_cdf = [[_rain_cdf(c, t, crop_size, valid[k][t]) for t in range(len(c))]
+                          for k, c in enumerate(self.clips)] if focus > 0 else None
 
     def __len__(self) -> int:
         return self.items
@@ -103,15 +105,13 @@ class ClipPairs(Dataset):
 _STRIDE = 8  # crop positions for focused sampling lie on this grid
 
 
-def _rain_cdf(clip: StaticClip, t: int, crop: int) -> tuple[torch.Tensor, int]:
+def _rain_cdf(clip: StaticClip, t: int, crop: int, valid: np.ndarray
+              ) -> tuple[torch.Tensor, int]:
     """Cumulative rain energy of the crops of frame t (top-left corners on a grid), and the
     number of grid columns: energy = luminance above the median by more than 4 grey levels on
-    valid pixels, summed over the crop, plus a floor so every crop stays possible."""
-    import numpy as np
-
-    grey = np.array([0.299, 0.587, 0.114], np.float32)
-    rain = (clip.frames[t].astype(np.float32) @ grey) - (clip.median.astype(np.float32) @ grey)
-    rain = np.clip(rain - 4.0, 0, None) * clip.valid(t)
+    ``valid`` pixels, summed over the crop, plus a floor so every crop stays possible."""
+    rain = luminance(clip.frames[t]) - luminance(clip.median)
+    rain = np.clip(rain - 4.0, 0, None) * valid
     integral = np.pad(rain.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
     h, w = rain.shape
     ys = np.arange(0, h - crop + 1, _STRIDE)
@@ -166,6 +166,3 @@ def holdout_split(n: int, every: int) -> tuple[list[int], list[int]]:
         return list(range(n)), []
     out = [t for t in range(n) if (t + 1) % every == 0]
     return [t for t in range(n) if (t + 1) % every != 0], out
-
-
-

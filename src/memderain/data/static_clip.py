@@ -14,7 +14,7 @@ change. :func:`load_static_clip` turns a video or a folder of frames into a
    frame covers.
 3. **Temporal median** of the aligned frames: the clip's pseudo ground truth (how SPA-Data
    was made; the paper's footnote 4 uses the mean).
-4. **Static mask** (:func:`static_mask`): pixels where the scene itself does not change.
+4. **Static mask** (:func:`motion_masks`): pixels where the scene itself does not change.
    Rain only adds light (R >= 0, Eq. 1), is nearly colourless and is thin, so a pixel is
    *moving* when, in some frame, it is clearly darker than the median, changes colour, or
    brightens as part of a blob wider than a rain streak. Thresholds scale with the clip's
@@ -37,8 +37,8 @@ from memderain.errors import MemderainError
 MIN_FRAMES = 3
 DEFAULT_MAX_FRAMES = 60
 DEFAULT_MAX_SHIFT = 8  # pixels at full resolution
-_ALIGN_SIDE = 1024
-STILL_PRIOR = 0.1  # a shift must correlate 10 % better than no shift to be applied  # phase correlation on frames downsized to at most this longer side
+_ALIGN_SIDE = 1024  # phase correlation on frames downsized to at most this longer side
+STILL_PRIOR = 0.1  # a shift must correlate 10 % better than no shift to be applied
 
 
 class ClipError(MemderainError):
@@ -139,7 +139,8 @@ def _pick(total: int, count: int | None, every: int | None = None) -> list[int]:
 
 
 # ----------------------------------------------------------------------------- alignment
-def _grey(rgb: np.ndarray) -> np.ndarray:
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """float32 BT.601 luminance (grey levels) of uint8 RGB (..., 3)."""
     return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
@@ -173,7 +174,7 @@ def measure_shifts(frames: list[np.ndarray]) -> np.ndarray:
     camera pans)."""
     h, w = frames[0].shape[:2]
     step = max(1, int(np.ceil(max(h, w) / _ALIGN_SIDE)))
-    greys = [_grey(f[::step, ::step]) for f in frames]
+    greys = [luminance(f[::step, ::step]) for f in frames]
     mid = len(greys) // 2
     first = [phase_correlation(greys[mid], g, STILL_PRIOR) for g in greys]
     ref = np.median(np.stack([np.roll(g, (-dy, -dx), axis=(0, 1))
@@ -237,7 +238,7 @@ def temporal_median(frames: np.ndarray) -> np.ndarray:
 
 def noise_level(frames: np.ndarray, median: np.ndarray) -> float:
     """Robust sigma (grey levels) of the frame-to-median luminance differences (MAD)."""
-    d = _grey(frames) - _grey(median)[None]
+    d = luminance(frames) - luminance(median)[None]
     return float(1.4826 * np.median(np.abs(d - np.median(d))))
 
 
@@ -256,12 +257,12 @@ def motion_masks(frames: np.ndarray, median: np.ndarray, *, blob: int = 9, margi
     sigma = noise_level(frames, median)
     t_dark, t_col, t_pos = max(10.0, 4 * sigma), max(12.0, 5 * sigma), max(10.0, 4 * sigma)
     med = median.astype(np.float32)
-    med_y = _grey(median)
+    med_y = luminance(median)
     grow = np.ones((2 * margin + 1,) * 2, bool) if margin > 0 else None
     events = np.zeros(frames.shape[:3], bool)
     for t, f in enumerate(frames):
         d = f.astype(np.float32) - med
-        dy = _grey(f) - med_y
+        dy = luminance(f) - med_y
         chroma = np.abs(d - d.mean(axis=2, keepdims=True)).max(axis=2)
         bright = dy > t_pos
         if blob > 1:
@@ -272,11 +273,6 @@ def motion_masks(frames: np.ndarray, median: np.ndarray, *, blob: int = 9, margi
     need = max(2, int(np.ceil(moving_share * len(frames))))
     static = events.sum(axis=0) < need
     return static, events
-
-
-def static_mask(frames: np.ndarray, median: np.ndarray, **kwargs) -> np.ndarray:
-    """(H, W) bool, True where the scene does not move (see :func:`motion_masks`)."""
-    return motion_masks(frames, median, **kwargs)[0]
 
 
 def load_static_clip(source: str | Path, max_frames: int | None = DEFAULT_MAX_FRAMES,

@@ -32,7 +32,6 @@ from memderain.evaluation.metrics import rgb_to_y
 Method = Callable[[np.ndarray], np.ndarray]  # uint8 HxWx3 -> uint8 HxWx3
 HF_SIGMA = 2.0
 BORDER = 4  # pixels left out at every side (filters and the network pad there)
-CLIP_METRICS = ("psnr_y", "brightness", "hf_error")
 
 
 @dataclass(frozen=True)

@@ -291,7 +291,16 @@ def derain_paths(derainer, inputs: str | Path | Sequence[str | Path], output: st
     """
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
-    jobs, errors, scan = plan_jobs([str(i) for i in inputs], str(output), recursive, suffix)
+    planned = plan_jobs([str(i) for i in inputs], str(output), recursive, suffix)
+    return run_jobs(derainer, *planned, overwrite=overwrite, tile=tile, progress=progress,
+                    report=report)
+
+
+def run_jobs(derainer, jobs: list[Job], errors: list[str], scan: Scan, *,
+             overwrite: bool = False, tile: int | None = None, progress: bool = False,
+             report: Callable[[str], None] | None = None) -> BatchResult:
+    """Run what :func:`plan_jobs` planned (its ``jobs, errors, scan``); see
+    :func:`derain_paths`."""
     res = BatchResult(failed=list(errors), not_media=scan.not_media, in_output=scan.in_output)
     say = report or (lambda line: None)
     for msg in errors:

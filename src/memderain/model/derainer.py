@@ -29,6 +29,12 @@ class DerainOutput(NamedTuple):
     read_weights: torch.Tensor | None  # alpha (N, M, h, w) of Eq. 2, None without memory
 
 
+def split_pair(out: DerainOutput, n: int) -> tuple[DerainOutput, DerainOutput]:
+    """The outputs of one forward on ``cat([I_w, I_v])`` (``n`` images each) as (out_w, out_v)."""
+    halves = [o.split(n) if o is not None else (None, None) for o in out]
+    return DerainOutput(*(h[0] for h in halves)), DerainOutput(*(h[1] for h in halves))
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: int = SIZE_MULTIPLE) -> tuple[torch.Tensor, int, int]:
     """Pad H and W at the bottom/right up to a multiple (reflect, replicate if too small)."""
     h, w = x.shape[-2:]

@@ -44,7 +44,7 @@ from memderain.data.static_clip import (
 )
 from memderain.errors import MemderainError
 from memderain.losses import siamese_loss
-from memderain.model import DerainOutput
+from memderain.model import split_pair
 from memderain.training.checkpoint import rng_state, set_rng_state
 from memderain.training.config import LossConfig
 from memderain.version import __version__
@@ -155,7 +155,8 @@ def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None =
 
     ``clip`` may pass an already loaded :class:`StaticClip` of ``clip_source``.
     ``progress(step, total, values)`` is called after every step, and ``callback(step, model)``
-    too (benchmarks score the model there; tests interrupt the run). Raises :class:`MemderainError` on bad input before any work.
+    too (benchmarks score the model there; tests interrupt the run). Raises
+    :class:`MemderainError` on bad input before any work.
     """
     from memderain.weights import default_weights_path
 
@@ -192,16 +193,17 @@ def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None =
                                                nonnegative_rain=cfg.nonnegative_rain)
         model = model.to(device).train()
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        step, elapsed, total = 0, 0.0, cfg.steps
+        step, elapsed, total = 0, 0.0, cfg.steps  # total 0: as many steps as the budget allows
         if resume:
-            state = load_checkpoint(state_path)["train_state"]
+            saved = load_checkpoint(state_path)
+            state = saved["train_state"]
             if state.get("adapt_config") != _cfg_dict(cfg):
                 raise MemderainError(f"--resume: {state_path} was started with other settings "
                                      "(same clip, weights and options are needed)")
-            model.load_state_dict(load_checkpoint(state_path)["state_dict"])
+            model.load_state_dict(saved["state_dict"])
             optimizer.load_state_dict(state["optimizer"])
             set_rng_state(state["rng"])
-            step, elapsed, total = int(state["step"]), float(state["elapsed"]), int(state["total"])
+            step, elapsed = int(state["step"]), float(state["elapsed"])
         else:
             torch.manual_seed(cfg.seed)
         loss_cfg = cfg.loss_config()
@@ -210,7 +212,7 @@ def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None =
 
         def save_state() -> None:
             meta = {"recipe": "adapt (interrupted)", "base_weights": str(base)}
-            ts = {"step": step, "elapsed": elapsed, "total": total,
+            ts = {"step": step, "elapsed": elapsed,
                   "optimizer": optimizer.state_dict(), "rng": rng_state(),
                   "adapt_config": _cfg_dict(cfg)}
             atomic_torch_save(make_checkpoint(model, meta, ts), state_path)
@@ -282,9 +284,7 @@ def _step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_cfg: Lo
           batch: dict) -> dict[str, float]:
     w, v = batch["w"], batch["v"]
     out = model(torch.cat([w, v]))
-    halves = [o.split(w.shape[0]) if o is not None else (None, None) for o in out]
-    out_w = DerainOutput(*(h[0] for h in halves))
-    out_v = DerainOutput(*(h[1] for h in halves))
+    out_w, out_v = split_pair(out, w.shape[0])
     items = model.memory.items if model.memory is not None else None
     loss, terms = siamese_loss(loss_cfg, w, v, out_w, out_v, items=items, mask=batch["mask"],
                                median=batch["median"], has_median=batch["has_median"])

@@ -30,7 +30,14 @@ from typing import Any
 import yaml
 
 from memderain.atomicfile import normal_permissions
-from memderain.config import ConfigError, ModelConfig, config_from_dict, config_to_dict, load_yaml
+from memderain.config import (
+    ConfigError,
+    ModelConfig,
+    config_from_dict,
+    config_to_dict,
+    load_yaml,
+    nearest_key,
+)
 
 LOSS_KINDS = ("siamese", "pseudo_gt")
 SELF_CONSISTENCY_FORMS = ("clipped", "crossed")
@@ -99,7 +106,7 @@ class LossConfig:
     bsw_low_groups: int = 2  # l (Sec. III-E)
     bsw_kmeans_iters: int = 10
     # real-video remedies (memderain.losses.real_rain; no paper equation). 0 = off, as in the
-    # paper; the `real-*` presets and `memderain adapt` turn them on
+    # paper; the default* presets turn lambda_median on, `memderain adapt` chooses per objective
     lambda_agree: float = 0.0  # |R_hat| where the two frames agree (no rain in either)
     agree_threshold: float = 0.024  # frames "agree" below this difference, [-1, 1] units (3/255)
     lambda_floor: float = 0.0  # local floor (min over floor_window) of R_hat: smooth darkening
@@ -338,15 +345,13 @@ def apply_overrides(
 
 def _check_key(keys: list[str], text: str) -> None:
     """Raise a ConfigError naming an unknown ``--set`` key and the nearest valid one."""
-    import difflib
-
     cls: Any = ExperimentConfig
     for depth, key in enumerate(keys):
         known = {f.name: f for f in fields(cls)}
         if key not in known:
             path = ".".join(keys[:depth + 1])
-            near = difflib.get_close_matches(key, known, 1)
-            hint = f"; did you mean {'.'.join([*keys[:depth], near[0]])}?" if near else \
+            near = nearest_key(key, known)
+            hint = f"; did you mean {'.'.join([*keys[:depth], near])}?" if near else \
                 f"; known here: {', '.join(sorted(known))}"
             raise ConfigError(f"--set {text}: unknown key {path}{hint}")
         ftype = typing.get_type_hints(cls)[key]

@@ -34,7 +34,7 @@ from memderain.checkpoint import (
 )
 from memderain.errors import MemderainError
 from memderain.losses import pseudo_gt_loss, siamese_loss
-from memderain.model import DerainOutput, build_model
+from memderain.model import DerainOutput, build_model, split_pair
 from memderain.training import distributed as D
 from memderain.training.checkpoint import (
     load_train_checkpoint,
@@ -48,7 +48,8 @@ from memderain.version import __version__
 
 # config keys that may change between a run and its resume (everything else must match)
 RESUMABLE_CHANGES = {
-    "name", "data.root", "data.real_root", "data.val", "data.num_workers", "data.cache", "data.val_max_scenes",
+    "name", "data.root", "data.real_root", "data.val", "data.num_workers", "data.cache",
+    "data.val_max_scenes",
     "data.val_frames_per_scene", "data.val_metric", "train.steps", "train.device",
     "train.compile", "train.amp",
     "train.log_every", "train.image_every", "train.ckpt_every", "train.ckpt_minutes",
@@ -257,9 +258,7 @@ class Trainer:
             out = self.forward_model(x)
         memory = unwrap_model(self.model).memory
         if lc.kind == "siamese":
-            halves = [o.split(w.shape[0]) if o is not None else (None, None) for o in out]
-            out_w = DerainOutput(*(h[0] for h in halves))
-            out_v = DerainOutput(*(h[1] for h in halves))
+            out_w, out_v = split_pair(out, w.shape[0])
             items = memory.items if memory is not None else None
             real = {k: self._prepare(batch[k]) if batch[k].ndim == 4 else batch[k].to(self.device)
                     for k in ("mask", "median", "has_median") if k in batch}
