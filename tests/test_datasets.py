@@ -244,3 +244,37 @@ def test_transforms_roundtrips_and_modes(tmp_path):
         T.paired_random_crop([x], 9)
     with pytest.raises(MemderainError, match="one size"):
         T.paired_random_crop([x, x[:, :4]], 3)
+
+
+def _smooth_photo(seed: int, size: int = 96) -> np.ndarray:
+    """A structured "photo": low-frequency random field, upsampled (no two seeds correlate)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(small).resize((size, size), Image.BICUBIC))
+
+
+def test_a_scene_of_different_photos_is_refused_with_the_measure(tmp_path):
+    """Same-size different photos in one folder share no background: refused, with the
+    measured correlation; the same photo under heavy rendered rain is one scene."""
+    from memderain.data.rain import synthesize
+    from memderain.data.scenes import find_scenes, shared_background
+
+    mixed = tmp_path / "mixed" / "holiday"
+    mixed.mkdir(parents=True)
+    for k in range(5):
+        Image.fromarray(_smooth_photo(k)).save(mixed / f"p{k}.png")
+    with pytest.raises(MemderainError, match=r"holiday looks like different photos.*correlate "
+                                             r"-?0\.\d\d"):
+        find_scenes(tmp_path / "mixed")
+    assert len(find_scenes(tmp_path / "mixed", check_background=False)) == 1
+
+    rainy = tmp_path / "rainy" / "street"
+    rainy.mkdir(parents=True)
+    bg = torch.from_numpy(_smooth_photo(0).copy()).permute(2, 0, 1).float() / 255
+    scene = synthesize(bg, 5, "test-heavy", torch.Generator().manual_seed(0))
+    for t, f in enumerate(scene.frames):
+        arr = (f.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        Image.fromarray(arr).save(rainy / f"t{t}.png")
+    corr, structure = shared_background(sorted(rainy.iterdir()))
+    assert corr > 0.5 and structure > 20
+    assert [s.name for s in find_scenes(tmp_path / "rainy")] == ["street"]
