@@ -247,6 +247,15 @@ def test_adapt_refuses_to_overwrite_and_cli_end_to_end(tmp_path, capsys):
         assert row in text
     assert "held out of adaptation frames (2 of 6)" in text
     assert (tmp_path / "ev" / "summary.json").is_file()
+    # adapted on every frame: one table, not a second copy of "all" named "adapted on"
+    whole = tmp_path / "whole.pt"
+    assert main(["adapt", str(folder), "-o", str(whole), "--steps", "1", "--crop", "32",
+                 "--batch", "1"]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--clip", str(folder), "--weights", str(whole), "--backend", "torch",
+                 "--out", str(tmp_path / "ev2"), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert text.count("| input |") == 1 and "adapted on" not in text
 
 
 def test_derain_adapt_adapts_then_derains_the_frames(tmp_path, capsys):

@@ -260,7 +260,7 @@ def _run_clip(args) -> int:
     frames = list(range(0, len(clip), step))
     sets = {"all": frames}
     adapted = _adapted_frames(weights, clip) if weights else None
-    if adapted is not None:
+    if adapted is not None and adapted[1]:  # adapted on all frames: "all" says it
         used, held = adapted
         sets["adapted on"] = [t for t in frames if t in used]
         sets["held out of adaptation"] = [t for t in frames if t in held]
