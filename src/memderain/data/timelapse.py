@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from memderain.data.augment import AugmentConfig, augmented_crops
 from memderain.data.scenes import Scene, find_scenes
 from memderain.data.transforms import (
     item_generator,
@@ -84,7 +85,8 @@ class TimeLapseDataset(Dataset):
 
     def __init__(self, root: str | Path, crop_size: int | None = 256, resize=None,
                  hflip: bool = False, seed: int = 0, min_frames: int = 2, *,
-                 cache: bool = False, pairs_per_scene: int | None = None):
+                 cache: bool = False, pairs_per_scene: int | None = None,
+                 augment: AugmentConfig | None = None):
         if min_frames < 2:
             raise MemderainError(f"TimeLapseDataset needs min_frames >= 2, got {min_frames}")
         if crop_size is not None and crop_size < 1:
@@ -95,6 +97,9 @@ class TimeLapseDataset(Dataset):
         self.scenes = find_scenes(self.root, min_frames)
         self.crop_size, self.hflip, self.seed = crop_size, hflip, seed
         self.pairs_per_scene = pairs_per_scene
+        self.augment = augment if augment is not None and augment.enabled else None
+        if self.augment is not None and crop_size is None:
+            raise MemderainError("augmentations need a crop_size")
         self.epoch = 0
         self.store = FrameStore(self.scenes, resize, crop_size, cache)
         if pairs_per_scene is None:
@@ -140,6 +145,11 @@ class TimeLapseDataset(Dataset):
         g = item_generator(self.seed, self.epoch, index)
         s, i, j = self.pair_of(index, g)
         w, v = self.store.frame(s, i), self.store.frame(s, j)
+        if self.augment is not None:
+            w, v = augmented_crops([w, v], self.crop_size, self.augment, g)
+            if self.hflip:
+                w, v = paired_hflip([w, v], g)
+            return {"w": w, "v": v, "scene": self.scenes[s].name}
         if self.crop_size is not None:
             w, v = paired_random_crop([w, v], self.crop_size, g, channels_last=True)
         w, v = uint8_hwc_to_signed(w), uint8_hwc_to_signed(v)

@@ -38,6 +38,7 @@ from memderain.config import (
     load_yaml,
     nearest_key,
 )
+from memderain.data.augment import AugmentConfig
 
 LOSS_KINDS = ("siamese", "pseudo_gt")
 SELF_CONSISTENCY_FORMS = ("clipped", "crossed")
@@ -68,6 +69,8 @@ class DataConfig:
     real_root: str | None = None
     real_ratio: float = 0.5  # share of pairs drawn from real_root (when it is set)
     real_max_shift: float = 8.0  # refuse real scenes whose camera moves more (pixels)
+    # rotation, scale, colour and JPEG of synthetic pairs (memderain.data.augment; paper: none)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
         if self.crop_size < 8 or self.crop_size % 8:

@@ -164,7 +164,7 @@ class Trainer:
             from memderain.data.timelapse import TimeLapseDataset
 
             self.dataset = TimeLapseDataset(d.root, d.crop_size, d.resize, d.hflip, t.seed,
-                                            d.min_frames, cache=d.cache)
+                                            d.min_frames, cache=d.cache, augment=d.augment)
             if d.real_root is not None:
                 self.dataset = self._mix_real(self.dataset)
         else:
