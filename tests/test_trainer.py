@@ -499,3 +499,17 @@ def test_resume_under_another_val_metric_forgets_the_old_best(scenes, tmp_path):
     other = Trainer(load_experiment("paper", [*base, "data.val_metric=psnr_rainy"], values),
                     tmp_path / "run", argv=["t"], resume=True)
     assert other.best_psnr == -math.inf
+
+
+def test_amp_auto_follows_the_cpu(monkeypatch):
+    """train.amp=auto: bf16 where the CPU has AMX / AVX512-BF16, fp32 on AVX2-only CPUs."""
+    import memderain.training.trainer as tr
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(tr, "cpu_has_native_bf16", lambda: True)
+    assert tr.resolve_amp("auto", cpu) == "bf16"
+    monkeypatch.setattr(tr, "cpu_has_native_bf16", lambda: False)
+    assert tr.resolve_amp("auto", cpu) == "none"
+    assert tr.resolve_amp("auto", torch.device("cuda")) == "bf16"
+    assert tr.resolve_amp("none", torch.device("cuda")) == "none"
+    assert tr.resolve_amp("bf16", cpu) == "bf16"

@@ -43,7 +43,7 @@ from memderain.data.augment import AugmentConfig
 LOSS_KINDS = ("siamese", "pseudo_gt")
 SELF_CONSISTENCY_FORMS = ("clipped", "crossed")
 SCHEDULERS = ("cosine", "constant")
-AMP_MODES = ("none", "bf16", "fp16")
+AMP_MODES = ("none", "bf16", "fp16", "auto")
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,11 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads per process (0: torch's default)
     channels_last: bool = True
     compile: bool = False  # torch.compile the model
-    amp: str = "none"  # "bf16" / "fp16" autocast (GPU; fp16 uses a GradScaler)
+    # "bf16" / "fp16" autocast (fp16: CUDA, with a GradScaler); "auto": bf16 on CUDA and on
+    # CPUs with AMX or AVX512-BF16 (2-3x faster there), fp32 elsewhere (bf16 is several times
+    # slower on AVX2-only CPUs), decided on every start, so a run resumed on another machine
+    # takes that machine's best
+    amp: str = "none"
     deterministic: bool = True  # torch.use_deterministic_algorithms (warn-only)
     log_every: int = 50  # TensorBoard scalars
     image_every: int = 1000  # TensorBoard sample images (0: never)
