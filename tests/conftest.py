@@ -12,6 +12,16 @@ from memderain.config import ModelConfig
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """The exported / compiled network cache of a test session lives in its own folder, never
+    the user's ~/.cache (tests that check the cache point it elsewhere themselves)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MEMDERAIN_CACHE_DIR", str(tmp_path_factory.mktemp("memderain-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -170,3 +170,40 @@ def test_a_backend_that_fails_to_load_is_one_line(monkeypatch, ckpt):
     monkeypatch.setattr(export, "onnx_bytes", broken)
     with pytest.raises(MemderainError, match=r"backend onnxruntime failed .*unsupported CPU\)"):
         backends.build_rain_fn(MemDerain(ModelConfig(channels=8, num_items=4)), "onnxruntime")
+
+
+def test_export_and_compiled_models_are_cached_on_disk(monkeypatch, tmp_path):
+    """A second process starts warm: the ONNX export comes from the cache (the exporter is not
+    called) and OpenVINO finds its compiled blob; outputs are identical. Off means nothing is
+    written; an empty (damaged) entry is exported again."""
+    pytest.importorskip("openvino")
+    from memderain import export
+    from memderain.inference.disk_cache import model_key
+
+    model = MemDerain(ModelConfig(channels=8, num_items=4)).eval()
+    x = torch.rand(1, 3, 24, 40) * 2 - 1
+    monkeypatch.setenv("MEMDERAIN_CACHE_DIR", str(tmp_path / "c"))
+    first = backends.build_rain_fn(model, "openvino", precision="f32")(x)
+    onnx_file = tmp_path / "c" / "onnx" / f"{model_key(model)}.onnx"
+    assert onnx_file.stat().st_size > 1000
+    blobs = [p for p in (tmp_path / "c" / "openvino").rglob("*") if p.is_file()]
+    assert blobs, "OpenVINO wrote no compiled model"
+
+    def no_export(*a, **k):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(export, "onnx_bytes", no_export)
+    again = backends.build_rain_fn(model, "openvino", precision="f32")(x)
+    torch.testing.assert_close(again, first, rtol=0, atol=0)
+    monkeypatch.undo()
+
+    other = MemDerain(ModelConfig(channels=8, num_items=4))
+    assert model_key(other) != model_key(model)  # other weights, other entry
+    onnx_file.write_bytes(b"")  # damaged: exported again, and the output is unchanged
+    monkeypatch.setenv("MEMDERAIN_CACHE_DIR", str(tmp_path / "c"))
+    torch.testing.assert_close(backends.build_rain_fn(model, "openvino")(x), first)
+    assert onnx_file.stat().st_size > 1000
+    monkeypatch.setenv("MEMDERAIN_CACHE_DIR", "off")
+    monkeypatch.chdir(tmp_path)
+    backends.build_rain_fn(other.eval(), "openvino")(x)
+    assert not [p for p in tmp_path.rglob("*") if model_key(other) in p.name]

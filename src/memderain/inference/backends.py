@@ -4,7 +4,9 @@ Every backend runs the same function, :class:`memderain.export.RainWrapper`: ima
 -> rain layer R_hat. The rest (Eq. 1, tiling, value ranges) stays in
 :class:`~memderain.inference.predictor.Derainer`, so all backends share it. OpenVINO and ONNX
 Runtime get the network as ONNX bytes exported in memory from the loaded checkpoint (about 1 s);
-nothing is downloaded or written to disk.
+nothing is downloaded. The export and OpenVINO's compiled models are cached in the user's cache
+folder (:mod:`memderain.inference.disk_cache`; ``MEMDERAIN_CACHE_DIR=off`` disables it), so a
+second run of the same command starts warm.
 
 ``auto`` picks OpenVINO on CPU when it is installed, else ONNX Runtime, else PyTorch; on CUDA it
 picks PyTorch. OpenVINO compiles one static-shape model per input shape (kept in a small
@@ -107,7 +109,8 @@ class OpenVINORain:
     ``threads``: inference threads (default: torch's).
     """
 
-    def __init__(self, onnx: bytes, threads: int | None = None, precision: str = "f32") -> None:
+    def __init__(self, onnx: bytes, threads: int | None = None, precision: str = "f32",
+                 cache_dir: str | None = None) -> None:
         import openvino as ov
 
         if precision not in ("f32", "bf16"):
@@ -115,6 +118,8 @@ class OpenVINORain:
         self._ov, self._core, self._onnx = ov, ov.Core(), onnx
         self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision,
                        "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads())}
+        if cache_dir is not None:  # compiled blobs on disk: the next process starts warm
+            self.config["CACHE_DIR"] = cache_dir
         self._compiled: OrderedDict[tuple[int, ...], object] = OrderedDict()
 
     def compiled_for(self, shape: tuple[int, ...]):
@@ -123,7 +128,14 @@ class OpenVINORain:
             return self._compiled[shape]
         model = self._core.read_model(self._onnx)
         model.reshape([self._ov.Dimension(d) for d in shape])
-        compiled = self._core.compile_model(model, "CPU", self.config)
+        try:
+            compiled = self._core.compile_model(model, "CPU", self.config)
+        except RuntimeError:
+            if "CACHE_DIR" not in self.config:
+                raise
+            # a damaged or unwritable cache is never fatal: compile without it from now on
+            self.config.pop("CACHE_DIR")
+            compiled = self._core.compile_model(model, "CPU", self.config)
         self._compiled[shape] = compiled
         while len(self._compiled) > SHAPE_CACHE:
             self._compiled.popitem(last=False)
@@ -155,13 +167,14 @@ def build_rain_fn(model: torch.nn.Module, backend: str, threads: int | None = No
                   precision: str = "f32") -> RainFn:
     """The function x[-1, 1] -> R_hat of ``model`` on a non-torch ``backend``."""
     from memderain.export import RainWrapper, onnx_bytes
+    from memderain.inference.disk_cache import cached_onnx, openvino_cache_dir
 
     if backend not in ("openvino", "onnxruntime"):
         raise MemderainError(f"no ONNX runtime backend named {backend!r}")
     try:
-        onnx = onnx_bytes(RainWrapper(model))
+        onnx = cached_onnx(model, lambda: onnx_bytes(RainWrapper(model)))
         if backend == "openvino":
-            return OpenVINORain(onnx, threads, precision)
+            return OpenVINORain(onnx, threads, precision, openvino_cache_dir(model, precision))
         return OnnxRuntimeRain(onnx, threads)
     except MemderainError:
         raise

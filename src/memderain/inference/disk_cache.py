@@ -1,0 +1,97 @@
+"""On-disk cache of the exported and compiled network, so a second run starts warm (issue 23).
+
+A one-photo ``memderain derain`` otherwise pays, in every process, the in-memory ONNX export
+(about 1 s) and OpenVINO's compilation for each new input shape (about 1.4 s at 1000x1000).
+Both are cached under the user's cache folder, keyed by what decides them:
+
+* ``<cache>/onnx/<key>.onnx``: the exported network, key = SHA-256 of the weights, the model
+  config, the memderain, torch and exporter versions;
+* ``<cache>/openvino/<key>-<precision>/``: OpenVINO's own model cache (``CACHE_DIR``), which
+  keys each compiled blob by the reshaped model (so by input shape) and the compile options.
+
+The folder is ``$MEMDERAIN_CACHE_DIR``, else ``$XDG_CACHE_HOME/memderain``, else
+``~/.cache/memderain``; ``MEMDERAIN_CACHE_DIR=off`` disables it. The cache is never required:
+a folder that cannot be written, or a damaged entry, falls back to the in-memory path.
+Concurrent runs are safe: files are written to a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from memderain.version import __version__
+
+CACHE_ENV = "MEMDERAIN_CACHE_DIR"
+_OFF = ("", "0", "off", "none", "false")
+
+
+def cache_root() -> Path | None:
+    """The cache folder, or None when disabled."""
+    env = os.environ.get(CACHE_ENV)
+    if env is not None:
+        return None if env.strip().lower() in _OFF else Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "memderain"
+
+
+def model_key(model: torch.nn.Module) -> str:
+    """SHA-256 (hex, 24 chars) of a model's weights, config and the versions that export it."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode() + str(t.dtype).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    h.update(repr(getattr(model, "config", "")).encode())
+    h.update(f"memderain {__version__} torch {torch.__version__}".encode())
+    return h.hexdigest()[:24]
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
+
+
+def cached_onnx(model: torch.nn.Module, export) -> bytes:
+    """ONNX bytes of ``model``: read from the cache, or ``export()`` and store them."""
+    root = cache_root()
+    if root is None:
+        return export()
+    path = root / "onnx" / f"{model_key(model)}.onnx"
+    try:
+        data = path.read_bytes()
+        if data:
+            return data
+    except OSError:
+        pass
+    data = export()
+    if _writable(path.parent):
+        tmp = None
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".onnx")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)  # atomic: another process reads the old or the new file
+        except OSError:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+    return data
+
+
+def openvino_cache_dir(model: torch.nn.Module, precision: str) -> str | None:
+    """Folder for OpenVINO's ``CACHE_DIR`` of this model and precision (None: no cache)."""
+    root = cache_root()
+    if root is None:
+        return None
+    folder = root / "openvino" / f"{model_key(model)}-{precision}"
+    return str(folder) if _writable(folder) else None
+
+
+__all__ = ["CACHE_ENV", "cache_root", "cached_onnx", "model_key", "openvino_cache_dir"]
