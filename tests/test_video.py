@@ -48,7 +48,10 @@ class Recorder:
         self.inner, self.sizes, self.fail_at = inner, [], fail_at
 
     def derain_tensor(self, x, tile=None):
+        import threading
+
         self.sizes.append(x.shape[0])
+        self.threads = getattr(self, "threads", set()) | {threading.current_thread().name}
         if self.fail_at is not None and len(self.sizes) > self.fail_at:
             raise RuntimeError("simulated failure")
         return self.inner.derain_tensor(x, tile)
@@ -60,6 +63,8 @@ def test_frames_rate_size_kept_in_batches(tiny, derainer, tmp_path):
     rec = Recorder(derainer)
     res = derain_video(rec, src, dst, batch_size=4, progress=False)
     assert rec.sizes == [4, 4, 2]
+    # the network runs beside decoding and encoding, in its own thread, frames kept in order
+    assert len(rec.threads) == 1 and next(iter(rec.threads)).startswith("memderain-derain")
     assert (res.frames, res.fps, res.width, res.height, res.audio) == (10, 12, 64, 48, "none")
     with av.open(str(dst)) as c:
         v = c.streams.video[0]

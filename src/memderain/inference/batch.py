@@ -22,6 +22,7 @@ import glob
 import os
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -241,13 +242,6 @@ def derain_file(
     write_image(dst, derainer.derain_imagedata(data, tile), overwrite=overwrite)
 
 
-def _one_line(src: Path, exc: BaseException) -> str:
-    msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-    if not isinstance(exc, MemderainError):
-        msg = f"{exc.__class__.__name__}: {msg}"
-    return msg if str(src) in msg else f"{src}: {msg}"
-
-
 def one_line(src: Path, exc: BaseException) -> str:
     """A one-line message for a file that failed, naming it."""
     msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
@@ -307,16 +301,48 @@ def run_jobs(derainer, jobs: list[Job], errors: list[str], scan: Scan, *,
         say(f"error: {msg}")
     bar = tqdm(jobs, unit="file", desc="derain", disable=None if progress else True,
                file=sys.stderr)
-    for job in bar:
-        if job.dst.exists() and not overwrite:
-            res.skipped.append(job.dst)
-            say(f"skipped {job.src}: {job.dst} exists (pass --overwrite to replace it)")
-            continue
-        try:
-            derain_file(derainer, job.src, job.dst, overwrite=overwrite, tile=tile)
-            res.written.append(job.dst)
-        except Exception as exc:  # noqa: BLE001 - a bad file (or a bug) must not stop the batch
-            res.failed.append(one_line(job.src, exc))
-            say(f"error: {res.failed[-1]}")
+
+    def todo(i: int) -> bool:
+        return i < len(jobs) and (overwrite or not jobs[i].dst.exists())
+
+    def still(job: Job) -> bool:  # still images go through the overlapped path
+        return job.src.suffix.lower() not in VIDEO_EXTENSIONS + GIF_EXTENSIONS
+
+    def settle(keep: int) -> None:  # record finished writes in order; wait while > keep
+        while writes and (len(writes) > keep or writes[0][1].done()):
+            job, future = writes.pop(0)
+            try:
+                future.result()
+                res.written.append(job.dst)
+            except Exception as exc:  # noqa: BLE001 - a bad file must not stop the batch
+                res.failed.append(one_line(job.src, exc))
+                say(f"error: {res.failed[-1]}")
+
+    # the next photo is read and the previous one written while the network runs on this one
+    # (PIL, numpy, torch and OpenVINO release the GIL): folders approach the single-image rate
+    reads: dict[int, Future] = {}
+    writes: list[tuple[Job, Future]] = []
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="memderain-io") as io:
+        for i, job in enumerate(bar):
+            if not todo(i):
+                res.skipped.append(job.dst)
+                say(f"skipped {job.src}: {job.dst} exists (pass --overwrite to replace it)")
+                continue
+            for k in (i, i + 1):
+                if todo(k) and still(jobs[k]) and k not in reads:
+                    reads[k] = io.submit(read_image, jobs[k].src)
+            try:
+                if still(job):
+                    out = derainer.derain_imagedata(reads.pop(i).result(), tile)
+                    writes.append((job, io.submit(write_image, job.dst, out,
+                                                  overwrite=overwrite)))
+                else:
+                    derain_file(derainer, job.src, job.dst, overwrite=overwrite, tile=tile)
+                    res.written.append(job.dst)
+            except Exception as exc:  # noqa: BLE001 - a bad file (or a bug) must not stop it
+                res.failed.append(one_line(job.src, exc))
+                say(f"error: {res.failed[-1]}")
+            settle(keep=2)  # at most two outputs wait in memory
+        settle(keep=0)
     bar.close()
     return res

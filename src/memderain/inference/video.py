@@ -1,4 +1,4 @@
-"""Video de-raining with PyAV: decode, de-rain in batches, encode, frame by frame.
+"""Video de-raining with PyAV: decode, de-rain in batches, encode, frame by frame, overlapped.
 
 The method is single-image (paper Sec. IV-D runs it per frame on video); nothing is shared
 between frames. Memory stays constant whatever the length: at most ``batch_size`` decoded
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -218,40 +219,59 @@ def derain_video(
                 renumber = dst.suffix.lower() == ".avi"
                 pending: list = []  # decoded frames waiting for a batch: (pts, time_base, rgb)
                 count = 0
+                # decode, de-rain and encode overlap: one worker thread runs the network on
+                # batch k while this thread encodes batch k-1 and decodes batch k+1 (FFmpeg,
+                # torch and OpenVINO release the GIL); order is kept, one batch in flight
+                inflight: tuple | None = None
 
-                def flush_batch() -> None:
+                def encode(job: tuple) -> None:
                     nonlocal count
-                    outs = _derain_batch(derainer, [p[2] for p in pending], tile)
-                    for i, ((pts, tb, _), rgb) in enumerate(zip(pending, outs)):
+                    future, batch = job
+                    outs = future.result()
+                    for i, ((pts, tb, _), rgb) in enumerate(zip(batch, outs)):
                         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
                         frame = frame.reformat(format=vout.pix_fmt)
                         if renumber:
                             pts, tb = count + i, vout.time_base
                         frame.pts, frame.time_base = pts, tb
                         out.mux(vout.encode(frame))
-                    count += len(pending)
-                    bar.update(len(pending))
-                    pending.clear()
+                    count += len(batch)
+                    bar.update(len(batch))
+
+                def flush_batch() -> None:
+                    nonlocal inflight, pending
+                    job = (pool.submit(_derain_batch, derainer, [p[2] for p in pending], tile),
+                           pending)
+                    pending = []
+                    if inflight is not None:
+                        encode(inflight)
+                    inflight = job
 
                 streams = [vin] + ([ain] if audio.aout is not None else [])
                 done = False
-                for packet in inp.demux(streams):
-                    if packet.stream.type == "audio":
-                        audio.handle(out, packet)
-                        continue
-                    for frame in packet.decode():
-                        pts = frame.pts if frame.pts is not None else count + len(pending)
-                        tb = frame.time_base or Fraction(1) / rate
-                        pending.append((pts, tb, frame.to_ndarray(format="rgb24")))
-                        if len(pending) >= batch_size:
-                            flush_batch()
-                        if max_frames and count + len(pending) >= max_frames:
-                            done = True
+                decoded = 0
+                with ThreadPoolExecutor(max_workers=1,
+                                        thread_name_prefix="memderain-derain") as pool:
+                    for packet in inp.demux(streams):
+                        if packet.stream.type == "audio":
+                            audio.handle(out, packet)
+                            continue
+                        for frame in packet.decode():
+                            pts = frame.pts if frame.pts is not None else decoded
+                            tb = frame.time_base or Fraction(1) / rate
+                            pending.append((pts, tb, frame.to_ndarray(format="rgb24")))
+                            decoded += 1
+                            if len(pending) >= batch_size:
+                                flush_batch()
+                            if max_frames and decoded >= max_frames:
+                                done = True
+                                break
+                        if done:
                             break
-                    if done:
-                        break
-                if pending:
-                    flush_batch()
+                    if pending:
+                        flush_batch()
+                    if inflight is not None:
+                        encode(inflight)
                 out.mux(vout.encode(None))
                 audio.flush(out)
                 bar.close()
