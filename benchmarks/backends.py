@@ -3,9 +3,11 @@
 Times ``Derainer.derain(uint8 image)`` -- the path `memderain derain` takes once the process has
 started (decode and encode excluded) -- for PyTorch, ONNX Runtime and OpenVINO (fp32, and bf16
 where the CPU does bf16 natively: what `--backend auto --precision auto` picks), round-robin:
-one run of each backend per round and an fp32 GEMM peak measured every round, so all see the
-same load on a shared machine. Reports the median of ``--runs`` rounds, the FLOP-bound limit
-(FLOPs of one forward / GEMM peak) and the ratio to it, the max difference from PyTorch's
+one run of each backend per round and the matrix-multiply peaks of every precision the CPU does
+natively (``benchmarks/peaks.py``: torch.matmul and an OpenVINO MatMul in f32, bf16, int8; the
+better of the two) measured every round, so all see the same load on a shared machine. Reports
+the median of ``--runs`` rounds, each row's FLOP-bound limit *in its own precision* (FLOPs of
+one forward / that precision's peak) and the ratio to it, the CPU flags that decided it, the max difference from PyTorch's
 output, video frames/s (480x320 frames), and the PSNR of the README example (rainy vs clean) per
 backend, so a faster, inexact precision shows its cost in dB.
 
@@ -29,7 +31,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speed import flop_count, matmul_peak
+from peaks import cpu_flags, peaks
+from speed import flop_count
 
 from memderain.evaluation.metrics import psnr
 from memderain.inference.backends import (
@@ -88,21 +91,22 @@ def main(argv: list[str] | None = None) -> int:
         outputs[name] = m.derain(image).astype(np.int16)
         m.derain(image)
         setup[name] = time.perf_counter() - t0
-    peaks = []
+    rounds = []
     for _ in range(args.runs):
         for name, m in models.items():
             t0 = time.perf_counter()
             m.derain(image)
             times[name].append(time.perf_counter() - t0)
-        peaks.append(matmul_peak("cpu", repeats=3))
-    peak = statistics.median(peaks)
-    limit = flops / peak
+        rounds.append(peaks(args.threads, repeats=3))
+    peak = {prec: statistics.median(r[prec]["best"] for r in rounds) for prec in rounds[0]}
     rainy, clean = _read(EXAMPLES / "rainy_monarch.png"), _read(EXAMPLES / "clean_monarch.png")
-    print(f"# fp32 GEMM peak {peak / 1e9:.0f} GFLOP/s (median of {args.runs}); FLOP-bound "
-          f"limit {limit:.2f} s\n")
-    print("| backend | median s | min s | vs limit | first 2 calls s | max diff vs torch "
-          "(0-255) | video 480x320 frames/s | README example PSNR (Y) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"# CPU flags: {' '.join(cpu_flags())}")
+    print("# peaks (median of rounds, better of torch.matmul / OpenVINO MatMul): "
+          + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s (limit {flops / v:.2f} s)"
+                      for k, v in peak.items()) + "\n")
+    print("| backend | median s | min s | precision | vs its limit | first 2 calls s | max diff "
+          "vs torch (0-255) | video 480x320 frames/s | README example PSNR (Y) |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
     rows = []
     for name, m in models.items():
         m.derain(frame)
@@ -111,14 +115,16 @@ def main(argv: list[str] | None = None) -> int:
             m.derain(frame)
         fps = args.video_frames / (time.perf_counter() - t0)
         med = statistics.median(times[name])
+        prec = name.split()[-1] if name.split()[-1] in peak else "f32"
+        limit = flops / peak[prec]
         diff = int(np.abs(outputs[name] - outputs["torch"]).max())
         quality = psnr(m.derain(rainy), clean, "y")
         row = {"backend": name, "median_s": med, "min_s": min(times[name]),
                "vs_limit": med / limit, "setup_s": setup[name], "max_diff": diff,
-               "video_fps": fps, "example_psnr_y": quality, "gemm_peak": peak,
-               "flops": flops}
+               "video_fps": fps, "example_psnr_y": quality, "precision": prec,
+               "peak": peak[prec], "flops": flops, "cpu_flags": cpu_flags()}
         rows.append(row)
-        print(f"| {name} | {med:.2f} | {min(times[name]):.2f} | {med / limit:.2f}x | "
+        print(f"| {name} | {med:.2f} | {min(times[name]):.2f} | {prec} | {med / limit:.2f}x | "
               f"{setup[name]:.1f} | {diff} | {fps:.2f} | {quality:.2f} |", flush=True)
     print(f"\n# load average at end {os.getloadavg()[0]:.1f}")
     if args.json:
