@@ -11,9 +11,10 @@ set -euo pipefail
 OUT=${1:-out/stage5}
 SHARED=${SHARED:-../shared/data}
 BG=$SHARED/backgrounds/train
+rm -rf "$OUT/train"  # the links are rebuilt every time (cheap), so the mixture is what is listed
 mkdir -p "$OUT/train" "$OUT/real"
 seed=0
-for preset in mixed-streaks heavy v2-timelapse v2-timelapse-jpeg; do
+for preset in mixed-streaks heavy-streaks v2-timelapse; do
     seed=$((seed + 1))
     [ -f "$OUT/synth-$preset/synth.json" ] ||
         memderain synth "$BG" "$OUT/synth-$preset" --rain "$preset" --frames 6 --seed "$seed" \

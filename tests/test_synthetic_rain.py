@@ -210,3 +210,16 @@ def test_mixed_streaks_is_mixed_without_veil_or_lighting():
     hazy = synthesize(bg, 3, with_overrides(mixed, haze=(0.1, 0.15)), gen(4))
     assert not torch.equal(hazy.frames[(hazy.rain == 0).expand_as(hazy.frames)],
                            bg[None].expand_as(hazy.frames)[(hazy.rain == 0).expand_as(hazy.frames)])
+
+
+def test_heavy_streaks_is_heavy_without_veil_or_lighting():
+    """`heavy-streaks` (stage-5 training): `heavy`'s streaks, rain-free pixels exactly clean."""
+    heavy, streaks = RAIN_PRESETS["heavy"], RAIN_PRESETS["heavy-streaks"]
+    assert (streaks.haze, streaks.illumination) == ((0.0, 0.0), 0.0)
+    assert heavy.haze != (0.0, 0.0) and heavy.illumination > 0
+    for f in ("angle", "density", "length", "width", "brightness", "layers"):
+        assert getattr(streaks, f) == getattr(heavy, f), f
+    bg = background(2)
+    scene = synthesize(bg, 3, "heavy-streaks", gen(5))
+    dry = (scene.rain == 0).expand_as(scene.frames)
+    assert bool(dry.any()) and torch.equal(scene.frames[dry], bg[None].expand_as(scene.frames)[dry])

@@ -110,6 +110,12 @@ RAIN_PRESETS: dict[str, RainConfig] = {
     # streak removal alone (a time-lapse-trained model sees a veil present in every frame as
     # part of the background, so `mixed` test scores mix streak removal with that veil).
     "mixed-streaks": RainConfig(haze=(0.0, 0.0), illumination=0.0),
+    # `heavy` without its per-frame veil and illumination change, for Siamese training: the
+    # losses learn any frame-to-frame change that is not a streak as something to subtract,
+    # i.e. darkening (stage 5 measured it: MODEL_CARD.md)
+    "heavy-streaks": RainConfig(density=(0.002, 0.004), length=(20.0, 40.0), width=(0.5, 0.9),
+                                brightness=(0.35, 0.6), layers=(2, 3), haze=(0.0, 0.0),
+                                illumination=0.0),
     # Test-only rain: steeper (33-43 deg vs <= 25 + 4 + 2 jitter) and longer (50-75 px vs <= 40
     # x 1.15) streaks than any `mixed` frame; density / width / brightness inside `mixed`. No
     # haze, no illumination change: PSNR against the clean photo measures streak removal only.
