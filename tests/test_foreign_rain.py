@@ -11,7 +11,7 @@ from PIL import Image
 from memderain.evaluation.benchmarks import open_benchmark
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import foreign_rain  # noqa: E402
+import foreign_rain
 
 
 def _photos(folder: Path, n: int = 2) -> Path:

@@ -7,6 +7,7 @@ text overlay or a panning camera.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from memderain.checkpoint import load_checkpoint, save_checkpoint
 from memderain.cli import main
 from memderain.data.clip_pairs import ClipPairs, holdout_split
 from memderain.data.static_clip import ClipError, align_frames, load_static_clip, motion_masks
+from memderain.errors import MemderainError
 from memderain.evaluation.clip_score import score_methods
 from memderain.evaluation.metrics import psnr
 from memderain.losses import siamese_loss
@@ -316,3 +318,18 @@ def test_focused_crops_land_where_the_rain_is(tmp_path):
         pairs = ClipPairs([clip], crop_size=32, items_per_epoch=300, focus=focus)
         share[focus] = np.mean([pairs.draw(i)[4] + 16 < 80 for i in range(300)])
     assert share[1.0] > 0.9 and share[1.0] > share[0.0] + 0.2, share
+
+
+def test_adapt_in_bf16_writes_fp32_weights_and_bad_precision_is_refused(tmp_path):
+    """--precision bf16 (what auto picks on AMX / AVX512-BF16 CPUs) trains under autocast and
+    still writes float32 weights that moved; an unknown precision is one clear error."""
+    folder, _, _ = _clip_with_truth(tmp_path, n=5)
+    cfg = AdaptConfig(steps=3, crop_size=32, batch_size=1, precision="bf16")
+    res = adapt(folder, tmp_path / "b.pt", cfg=cfg)
+    assert res.steps == 3 and all(math.isfinite(v) for v in res.losses.values())
+    sd = load_checkpoint(res.path)["state_dict"]
+    assert all(t.dtype == torch.float32 for t in sd.values() if t.is_floating_point())
+    base = load_checkpoint(default_weights_path())["state_dict"]
+    assert any(not torch.equal(sd[k], base[k]) for k in sd if k in base)
+    with pytest.raises(MemderainError, match="precision"):
+        AdaptConfig(precision="fp8")

@@ -503,7 +503,7 @@ def test_resume_under_another_val_metric_forgets_the_old_best(scenes, tmp_path):
 
 def test_amp_auto_follows_the_cpu(monkeypatch):
     """train.amp=auto: bf16 where the CPU has AMX / AVX512-BF16, fp32 on AVX2-only CPUs."""
-    import memderain.training.trainer as tr
+    import memderain.training.precision as tr
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(tr, "cpu_has_native_bf16", lambda: True)

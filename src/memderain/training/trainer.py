@@ -44,6 +44,7 @@ from memderain.training.checkpoint import (
 )
 from memderain.training.config import ExperimentConfig, experiment_to_dict, save_resolved_config
 from memderain.training.logging import RunLogger
+from memderain.training.precision import resolve_amp
 from memderain.version import __version__
 
 # config keys that may change between a run and its resume (everything else must match)
@@ -56,25 +57,6 @@ RESUMABLE_CHANGES = {
     "train.val_every", "train.progress", "train.threads", "train.stop_at",
 }
 Callback = Callable[["Trainer", int, dict[str, float]], None]
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 in hardware (AMX-BF16 or AVX512-BF16; Linux flags)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-def resolve_amp(amp: str, device: torch.device) -> str:
-    """``train.amp`` -> "none" | "bf16" | "fp16"; "auto" is bf16 on CUDA and on CPUs with
-    native bf16 (measured 2.1x faster on an AVX512-BF16 EPYC, 3x with AMX), else none."""
-    if amp != "auto":
-        return amp
-    if device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()):
-        return "bf16"
-    return "none"
 
 
 def lr_factor(step: int, total: int, warmup: int, schedule: str, floor: float) -> float:
