@@ -278,3 +278,31 @@ def test_a_scene_of_different_photos_is_refused_with_the_measure(tmp_path):
     corr, structure = shared_background(sorted(rainy.iterdir()))
     assert corr > 0.5 and structure > 20
     assert [s.name for s in find_scenes(tmp_path / "rainy")] == ["street"]
+
+
+def test_with_median_gives_each_pair_its_scene_median_cropped_alike(tmp_path):
+    """with_median: the scene's temporal median, cut at the same place as both frames (with
+    and without augmentation), a mask of ones and has_median 1; the MixedPairs padding keeps it."""
+    from memderain.data.augment import AugmentConfig
+    from memderain.data.clip_pairs import synthetic_extras
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (5, H, W, 3), dtype=np.uint8)
+    d = tmp_path / "s"
+    d.mkdir()
+    for t, f in enumerate(frames):
+        Image.fromarray(f).save(d / f"f{t}.png")
+    med = np.median(frames, axis=0).round().astype(np.uint8)
+    ds = TimeLapseDataset(tmp_path, crop_size=8, with_median=True)
+    item = ds[3]
+    got_w, got_med = decode(item["w"]), decode(item["median"])
+    (y, x), = [(y, x) for y in range(H - 7) for x in range(W - 7)
+               if any(np.array_equal(f[y:y + 8, x:x + 8], got_w) for f in frames)]
+    np.testing.assert_array_equal(got_med, med[y:y + 8, x:x + 8])
+    assert float(item["has_median"]) == 1.0 and item["mask"].shape == (1, 8, 8)
+    assert float(synthetic_extras(item)["has_median"]) == 1.0
+    plain = TimeLapseDataset(tmp_path, crop_size=8)[3]
+    assert "median" not in plain and torch.equal(plain["w"], item["w"])  # same crops as before
+    aug = TimeLapseDataset(tmp_path, crop_size=8, with_median=True,
+                           augment=AugmentConfig(brightness=0.2))[1]
+    assert aug["median"].shape == (3, 8, 8) and not torch.equal(aug["median"], aug["w"])

@@ -62,9 +62,10 @@ def _rand(g: torch.Generator, lo: float = 0.0, hi: float = 1.0) -> float:
 
 
 def augmented_crops(frames: list[np.ndarray], crop: int, cfg: AugmentConfig,
-                    g: torch.Generator) -> list[torch.Tensor]:
+                    g: torch.Generator, targets: int = 0) -> list[torch.Tensor]:
     """``crop`` x ``crop`` crops of H x W x 3 uint8 ``frames`` (one scene, one size) with one
-    random geometry and colour change -> (3, crop, crop) float32 in [-1, 1] each."""
+    random geometry and colour change -> (3, crop, crop) float32 in [-1, 1] each. The last
+    ``targets`` frames (e.g. a temporal median) get the geometry and colour but no JPEG."""
     h, w = frames[0].shape[:2]
     lo, hi = cfg.scale
     scale = math.exp(_rand(g, math.log(lo), math.log(hi)))
@@ -103,7 +104,8 @@ def augmented_crops(frames: list[np.ndarray], crop: int, cfg: AugmentConfig,
     if cfg.jpeg_prob > 0 and _rand(g) < cfg.jpeg_prob:
         q0, q1 = cfg.jpeg_quality
         quality = round(_rand(g, q0, q1))
-        out = torch.stack([_jpeg(x, quality) for x in out])
+        keep = len(out) - targets
+        out = torch.stack([_jpeg(x, quality) if i < keep else x for i, x in enumerate(out)])
     return list(out * 2 - 1)
 
 

@@ -123,10 +123,11 @@ def _rain_cdf(clip: StaticClip, t: int, crop: int, valid: np.ndarray
 
 
 def synthetic_extras(item: dict) -> dict:
-    """Give a synthetic pair the keys of a real one: a mask of ones and no median."""
+    """Give a synthetic pair the keys of a real one: a mask of ones and no median (unless the
+    item brings its own, ``TimeLapseDataset(with_median=True)``)."""
     w = item["w"]
-    return {**item, "mask": torch.ones_like(w[:1]), "median": torch.zeros_like(w),
-            "has_median": torch.tensor(0.0)}
+    return {"mask": torch.ones_like(w[:1]), "median": torch.zeros_like(w),
+            "has_median": torch.tensor(0.0), **item}
 
 
 class MixedPairs(Dataset):

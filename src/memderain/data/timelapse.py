@@ -49,6 +49,17 @@ class FrameStore:
                 self._cache[key] = arr
         return arr
 
+    def median(self, s: int) -> np.ndarray:
+        """Per-pixel temporal median of scene ``s`` (uint8; cached with ``cache``)."""
+        key = (s, -1)
+        arr = self._cache.get(key)
+        if arr is None:
+            stack = np.stack([self.frame(s, t) for t in range(len(self.scenes[s].frames))])
+            arr = np.median(stack, axis=0).round().astype(np.uint8)
+            if self.cache:
+                self._cache[key] = arr
+        return arr
+
     def preload(self) -> None:
         """Decode every frame now (call before creating DataLoader workers: forked workers
         then share the decoded frames instead of each decoding their own copy)."""
@@ -86,7 +97,7 @@ class TimeLapseDataset(Dataset):
     def __init__(self, root: str | Path, crop_size: int | None = 256, resize=None,
                  hflip: bool = False, seed: int = 0, min_frames: int = 2, *,
                  cache: bool = False, pairs_per_scene: int | None = None,
-                 augment: AugmentConfig | None = None):
+                 augment: AugmentConfig | None = None, with_median: bool = False):
         if min_frames < 2:
             raise MemderainError(f"TimeLapseDataset needs min_frames >= 2, got {min_frames}")
         if crop_size is not None and crop_size < 1:
@@ -98,6 +109,7 @@ class TimeLapseDataset(Dataset):
         self.crop_size, self.hflip, self.seed = crop_size, hflip, seed
         self.pairs_per_scene = pairs_per_scene
         self.augment = augment if augment is not None and augment.enabled else None
+        self.with_median = with_median
         if self.augment is not None and crop_size is None:
             raise MemderainError("augmentations need a crop_size")
         self.epoch = 0
@@ -144,18 +156,23 @@ class TimeLapseDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         g = item_generator(self.seed, self.epoch, index)
         s, i, j = self.pair_of(index, g)
-        w, v = self.store.frame(s, i), self.store.frame(s, j)
+        frames = [self.store.frame(s, i), self.store.frame(s, j)]
+        if self.with_median:
+            frames.append(self.store.median(s))
         if self.augment is not None:
-            w, v = augmented_crops([w, v], self.crop_size, self.augment, g)
-            if self.hflip:
-                w, v = paired_hflip([w, v], g)
-            return {"w": w, "v": v, "scene": self.scenes[s].name}
-        if self.crop_size is not None:
-            w, v = paired_random_crop([w, v], self.crop_size, g, channels_last=True)
-        w, v = uint8_hwc_to_signed(w), uint8_hwc_to_signed(v)
+            crops = augmented_crops(frames, self.crop_size, self.augment, g,
+                                    targets=len(frames) - 2)
+        else:
+            if self.crop_size is not None:
+                frames = paired_random_crop(frames, self.crop_size, g, channels_last=True)
+            crops = [uint8_hwc_to_signed(f) for f in frames]
         if self.hflip:
-            w, v = paired_hflip([w, v], g)
-        return {"w": w, "v": v, "scene": self.scenes[s].name}
+            crops = paired_hflip(crops, g)
+        item = {"w": crops[0], "v": crops[1], "scene": self.scenes[s].name}
+        if self.with_median:  # the scene's temporal median as a pseudo target (lambda_median)
+            item.update(median=crops[2], mask=torch.ones_like(crops[0][:1]),
+                        has_median=torch.tensor(1.0))
+        return item
 
     def __repr__(self) -> str:
         return (f"TimeLapseDataset({str(self.root)!r}, scenes={len(self.scenes)}, "

@@ -69,6 +69,9 @@ class DataConfig:
     real_root: str | None = None
     real_ratio: float = 0.5  # share of pairs drawn from real_root (when it is set)
     real_max_shift: float = 8.0  # refuse real scenes whose camera moves more (pixels)
+    # give synthetic scenes their temporal median as a pseudo target too (loss.lambda_median;
+    # the paper's B_a/B_b target, here beside the Siamese terms): an anchor against darkening
+    synthetic_median: bool = False
     # rotation, scale, colour and JPEG of synthetic pairs (memderain.data.augment; paper: none)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 

@@ -166,7 +166,8 @@ class Trainer:
             from memderain.data.timelapse import TimeLapseDataset
 
             self.dataset = TimeLapseDataset(d.root, d.crop_size, d.resize, d.hflip, t.seed,
-                                            d.min_frames, cache=d.cache, augment=d.augment)
+                                            d.min_frames, cache=d.cache, augment=d.augment,
+                                            with_median=d.synthetic_median)
             if d.real_root is not None:
                 self.dataset = self._mix_real(self.dataset)
         else:
