@@ -19,22 +19,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+
+from memderain.training.precision import cpu_flags as linux_cpu_flags
 
 FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 
 
 def cpu_flags() -> list[str]:
     """The SIMD / matrix flags of /proc/cpuinfo that decide the precisions (in FLAGS order)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    words = set(text.split())
-    return [f for f in FLAGS if f in words]
+    present = linux_cpu_flags()
+    return [f for f in FLAGS if f in present]
 
 
 def native_precisions(flags: list[str] | None = None) -> list[str]:

@@ -182,13 +182,17 @@ def test_a_synth_root_is_refused_with_the_folder_to_use(tmp_path):
     assert len(TimeLapseDataset(root / "frames", crop_size=8).scenes) == 2
 
 
-def test_pseudo_gt_is_temporal_median(tmp_path):
-    rng = np.random.default_rng(0)
-    frames = rng.integers(0, 256, (4, H, W, 3), dtype=np.uint8)
-    d = tmp_path / "rand"
-    d.mkdir()
+def random_scene(folder: Path, n: int) -> np.ndarray:
+    """Write ``n`` random H x W frames into ``folder`` (f0.png ...); return them."""
+    frames = np.random.default_rng(0).integers(0, 256, (n, H, W, 3), dtype=np.uint8)
+    folder.mkdir(parents=True)
     for t, f in enumerate(frames):
-        Image.fromarray(f).save(d / f"f{t}.png")
+        Image.fromarray(f).save(folder / f"f{t}.png")
+    return frames
+
+
+def test_pseudo_gt_is_temporal_median(tmp_path):
+    frames = random_scene(tmp_path / "rand", 4)
     ds = PseudoGTDataset(tmp_path, crop_size=None)
     assert len(ds) == 4
     want = torch.median(torch.from_numpy(frames).float() / 255, dim=0).values
@@ -286,12 +290,7 @@ def test_with_median_gives_each_pair_its_scene_median_cropped_alike(tmp_path):
     from memderain.data.augment import AugmentConfig
     from memderain.data.clip_pairs import synthetic_extras
 
-    rng = np.random.default_rng(0)
-    frames = rng.integers(0, 256, (5, H, W, 3), dtype=np.uint8)
-    d = tmp_path / "s"
-    d.mkdir()
-    for t, f in enumerate(frames):
-        Image.fromarray(f).save(d / f"f{t}.png")
+    frames = random_scene(tmp_path / "s", 5)
     med = np.median(frames, axis=0).round().astype(np.uint8)
     ds = TimeLapseDataset(tmp_path, crop_size=8, with_median=True)
     item = ds[3]

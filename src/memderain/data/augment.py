@@ -14,16 +14,15 @@ All off by default: the paper trains on plain crops (Sec. III-E).
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from memderain.config import ConfigError
+from memderain.data.transforms import jpeg_roundtrip
 
 
 @dataclass(frozen=True)
@@ -105,19 +104,9 @@ def augmented_crops(frames: list[np.ndarray], crop: int, cfg: AugmentConfig,
         q0, q1 = cfg.jpeg_quality
         quality = round(_rand(g, q0, q1))
         keep = len(out) - targets
-        out = torch.stack([_jpeg(x, quality) if i < keep else x for i, x in enumerate(out)])
+        out = torch.stack([jpeg_roundtrip(x, quality) if i < keep else x
+                           for i, x in enumerate(out)])
     return list(out * 2 - 1)
-
-
-def _jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
-    """(3, H, W) in [0, 1] -> the same after a JPEG round trip at ``quality``."""
-    arr = (x.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="JPEG", quality=quality)
-    buf.seek(0)
-    with Image.open(buf) as img:
-        back = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(back.copy()).permute(2, 0, 1)
 
 
 __all__ = ["AugmentConfig", "augmented_crops"]

@@ -39,15 +39,12 @@ them and the density per pixel. Widths are full widths at half maximum (FWHM).
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from memderain.config import ConfigError
 from memderain.data.synthetic_rain import (
@@ -60,6 +57,7 @@ from memderain.data.synthetic_rain import (
     streak_kernels,
     uniform,
 )
+from memderain.data.transforms import jpeg_roundtrip
 
 _FWHM = 2.0 * math.sqrt(2.0 * math.log(2.0))  # Gaussian FWHM / sigma
 
@@ -368,11 +366,7 @@ def apply_camera(frames: torch.Tensor, params: RainV2Params, generator: torch.Ge
             if q <= 0:
                 jp.append(frame)
                 continue
-            arr = frame.mul(255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-            buf = io.BytesIO()
-            Image.fromarray(arr, "RGB").save(buf, format="JPEG", quality=int(q))
-            dec = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-            jp.append(torch.from_numpy(dec.copy()).permute(2, 0, 1).float() / 255)
+            jp.append(jpeg_roundtrip(frame, q))
         out = torch.stack(jp)
     return out
 

@@ -11,6 +11,7 @@ Randomness always comes from an explicit ``torch.Generator``.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
 import numpy as np
@@ -185,3 +186,13 @@ def item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
 def uint8_hwc_to_signed(arr: np.ndarray) -> torch.Tensor:
     """uint8 HxWx3 numpy (possibly a non-contiguous crop view) -> float (3,H,W) in [-1, 1]."""
     return uint8_chw_to_signed(torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1))
+
+
+def jpeg_roundtrip(x01: torch.Tensor, quality: int) -> torch.Tensor:
+    """(3, H, W) float in [0, 1] -> the same image after JPEG encoding at ``quality`` and
+    decoding (float32 in [0, 1]), as a camera or a re-upload does it."""
+    arr = x01.mul(255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    buf = io.BytesIO()
+    Image.fromarray(arr, "RGB").save(buf, format="JPEG", quality=int(quality))
+    dec = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    return torch.from_numpy(dec.copy()).permute(2, 0, 1).float() / 255

@@ -167,14 +167,15 @@ def build_rain_fn(model: torch.nn.Module, backend: str, threads: int | None = No
                   precision: str = "f32") -> RainFn:
     """The function x[-1, 1] -> R_hat of ``model`` on a non-torch ``backend``."""
     from memderain.export import RainWrapper, onnx_bytes
-    from memderain.inference.disk_cache import cached_onnx, openvino_cache_dir
+    from memderain.inference.disk_cache import cached_onnx, model_key, openvino_cache_dir
 
     if backend not in ("openvino", "onnxruntime"):
         raise MemderainError(f"no ONNX runtime backend named {backend!r}")
     try:
-        onnx = cached_onnx(model, lambda: onnx_bytes(RainWrapper(model)))
+        key = model_key(model)  # hashes every weight: once per build
+        onnx = cached_onnx(key, lambda: onnx_bytes(RainWrapper(model)))
         if backend == "openvino":
-            return OpenVINORain(onnx, threads, precision, openvino_cache_dir(model, precision))
+            return OpenVINORain(onnx, threads, precision, openvino_cache_dir(key, precision))
         return OnnxRuntimeRain(onnx, threads)
     except MemderainError:
         raise

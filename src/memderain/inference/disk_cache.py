@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from memderain.atomicfile import atomic_output
 from memderain.version import __version__
 
 CACHE_ENV = "MEMDERAIN_CACHE_DIR"
@@ -59,12 +59,13 @@ def _writable(folder: Path) -> bool:
     return os.access(folder, os.W_OK)
 
 
-def cached_onnx(model: torch.nn.Module, export) -> bytes:
-    """ONNX bytes of ``model``: read from the cache, or ``export()`` and store them."""
+def cached_onnx(key: str, export) -> bytes:
+    """ONNX bytes of the model whose :func:`model_key` is ``key``: read from the cache, or
+    ``export()`` and store them."""
     root = cache_root()
     if root is None:
         return export()
-    path = root / "onnx" / f"{model_key(model)}.onnx"
+    path = root / "onnx" / f"{key}.onnx"
     try:
         data = path.read_bytes()
         if data:
@@ -73,24 +74,21 @@ def cached_onnx(model: torch.nn.Module, export) -> bytes:
         pass
     data = export()
     if _writable(path.parent):
-        tmp = None
-        try:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".onnx")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)  # atomic: another process reads the old or the new file
+        try:  # atomic: another process reads the old file or the new one, never half of it
+            with atomic_output(path, overwrite=True) as tmp:
+                tmp.write_bytes(data)
         except OSError:
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
+            pass
     return data
 
 
-def openvino_cache_dir(model: torch.nn.Module, precision: str) -> str | None:
-    """Folder for OpenVINO's ``CACHE_DIR`` of this model and precision (None: no cache)."""
+def openvino_cache_dir(key: str, precision: str) -> str | None:
+    """Folder for OpenVINO's ``CACHE_DIR`` of the model ``key`` in ``precision`` (None: no
+    cache)."""
     root = cache_root()
     if root is None:
         return None
-    folder = root / "openvino" / f"{model_key(model)}-{precision}"
+    folder = root / "openvino" / f"{key}-{precision}"
     return str(folder) if _writable(folder) else None
 
 

@@ -7,13 +7,17 @@ from pathlib import Path
 import torch
 
 
+def cpu_flags() -> set[str]:
+    """The CPU feature flags Linux lists in /proc/cpuinfo (empty elsewhere)."""
+    try:
+        return set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return set()
+
+
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bf16 in hardware (AMX-BF16 or AVX512-BF16; Linux flags)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 
 def resolve_amp(amp: str, device: torch.device) -> str:
@@ -26,4 +30,4 @@ def resolve_amp(amp: str, device: torch.device) -> str:
     return "none"
 
 
-__all__ = ["cpu_has_native_bf16", "resolve_amp"]
+__all__ = ["cpu_flags", "cpu_has_native_bf16", "resolve_amp"]
