@@ -305,3 +305,18 @@ def test_with_median_gives_each_pair_its_scene_median_cropped_alike(tmp_path):
     aug = TimeLapseDataset(tmp_path, crop_size=8, with_median=True,
                            augment=AugmentConfig(brightness=0.2))[1]
     assert aug["median"].shape == (3, 8, 8) and not torch.equal(aug["median"], aug["w"])
+
+
+def test_median_quantile_takes_that_order_statistic_of_the_scene(tmp_path):
+    """median_quantile 0.25 of 5 frames is each pixel's second darkest value, 0 the darkest;
+    the crop is still cut where both frames were."""
+    frames = random_scene(tmp_path / "s", 5)
+    ordered = np.sort(frames, axis=0)
+    for q, k in ((0.25, 1), (0.0, 0)):
+        item = TimeLapseDataset(tmp_path, crop_size=8, with_median=True, median_quantile=q)[3]
+        got_w, got_med = decode(item["w"]), decode(item["median"])
+        (y, x), = [(y, x) for y in range(H - 7) for x in range(W - 7)
+                   if any(np.array_equal(f[y:y + 8, x:x + 8], got_w) for f in frames)]
+        np.testing.assert_array_equal(got_med, ordered[k][y:y + 8, x:x + 8])
+    with pytest.raises(MemderainError, match="median_quantile"):
+        TimeLapseDataset(tmp_path, crop_size=8, with_median=True, median_quantile=1.5)

@@ -72,6 +72,11 @@ class DataConfig:
     # give synthetic scenes their temporal median as a pseudo target too (loss.lambda_median;
     # the paper's B_a/B_b target, here beside the Siamese terms): an anchor against darkening
     synthetic_median: bool = False
+    # which temporal order statistic of a rendered scene is that target: 0.5 = the median;
+    # lower = darker (rendered rain only adds light, so on noise-free renders a low quantile is
+    # the background where the median keeps heavy rain; real clips keep their median, since
+    # sensor noise would bias a low quantile dark)
+    synthetic_quantile: float = 0.5
     # rotation, scale, colour and JPEG of synthetic pairs (memderain.data.augment; paper: none)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -80,6 +85,8 @@ class DataConfig:
             raise ConfigError("data.crop_size must be a positive multiple of 8")
         if self.pseudo_gt_reducer not in ("median", "mean"):
             raise ConfigError("data.pseudo_gt_reducer must be 'median' or 'mean'")
+        if not 0.0 <= self.synthetic_quantile <= 1.0:
+            raise ConfigError("data.synthetic_quantile must be in [0, 1]")
         if not 0.0 <= self.real_ratio <= 1.0:
             raise ConfigError("data.real_ratio must be in [0, 1]")
         if self.val_metric not in ("psnr", "psnr_rainy"):

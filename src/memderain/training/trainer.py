@@ -167,7 +167,8 @@ class Trainer:
 
             self.dataset = TimeLapseDataset(d.root, d.crop_size, d.resize, d.hflip, t.seed,
                                             d.min_frames, cache=d.cache, augment=d.augment,
-                                            with_median=d.synthetic_median)
+                                            with_median=d.synthetic_median,
+                                            median_quantile=d.synthetic_quantile)
             if d.real_root is not None:
                 self.dataset = self._mix_real(self.dataset)
         else:
