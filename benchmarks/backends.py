@@ -2,7 +2,8 @@
 
 Times ``Derainer.derain(uint8 image)`` -- the path `memderain derain` takes once the process has
 started (decode and encode excluded) -- for PyTorch, ONNX Runtime and OpenVINO (fp32, and bf16
-where the CPU does bf16 natively: what `--backend auto --precision auto` picks), round-robin:
+where the CPU does bf16 natively; int8 when NNCF is installed: `--backend auto --precision
+auto` picks int8 for weights certified by ``benchmarks/precision.py --record``), round-robin:
 one run of each backend per round and the matrix-multiply peaks of every precision the CPU does
 natively (``benchmarks/peaks.py``: torch.matmul and an OpenVINO MatMul in f32, bf16, int8; the
 better of the two) measured every round, so all see the same load on a shared machine. Reports
@@ -41,6 +42,7 @@ from memderain.inference.backends import (
     resolve_backend,
     resolve_precision,
 )
+from memderain.inference.int8 import nncf_installed
 from memderain.inference.predictor import Derainer
 from memderain.weights import default_weights_path
 
@@ -57,6 +59,9 @@ def candidates(threads: int) -> dict[str, Derainer]:
         if native_bf16():
             out["openvino bf16"] = Derainer(w, backend="openvino", threads=threads,
                                             precision="bf16")
+        if nncf_installed():
+            out["openvino int8"] = Derainer(w, backend="openvino", threads=threads,
+                                            precision="int8")
     return out
 
 
@@ -81,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     models = candidates(args.threads)
     flops = flop_count(args.size)
     auto = resolve_backend("auto", torch.device("cpu"))
+    meta = models["torch"].checkpoint_meta
     print(f"# {flops / 1e9:.0f} GFLOP per {args.size}x{args.size} forward; {args.threads} "
           f"threads; torch {torch.__version__}; load average {os.getloadavg()[0]:.1f}; "
-          f"`memderain derain` uses {auto} {resolve_precision('auto', auto)} (auto)")
+          f"`memderain derain` uses {auto} {resolve_precision('auto', auto, meta)} (auto)")
     outputs, times = {}, {k: [] for k in models}
     setup = {}
     for name, m in models.items():  # warm-up: first-call compilation / primitive creation

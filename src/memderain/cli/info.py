@@ -33,19 +33,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"device: {'cuda (' + torch.cuda.get_device_name(0) + ')' if cuda else 'cpu'}"
           f", {torch.get_num_threads()} CPU threads")
     device = torch.device("cuda" if cuda else "cpu")
-    print(f"backend: {describe_backend(args.backend, device, args.precision)}")
+    ckpt = load_checkpoint(path) if path is not None else {}
+    meta = ckpt.get("meta") or {}
+    print(f"backend: {describe_backend(args.backend, device, args.precision, meta)}")
     if path is None:
         model = build_model("paper")
         print("weights: none shipped with this install; pass --weights PATH to derain")
         print(f"model (paper Table I): {count_parameters(model):,} parameters, "
               f"{model.config.num_items} memory items x {model.config.channels}")
         return 0
-    ckpt = load_checkpoint(path)
     config = config_from_checkpoint(ckpt)
     model = build_model(config)
     print(f"weights: {path}")
-    meta = ckpt.get("meta", {})
-    for key in ("name", "recipe", "steps", "trained_on", "wall_time_s", "hardware"):
+    for key in ("name", "recipe", "steps", "trained_on", "wall_time_s", "hardware", "int8"):
         if key in meta:
             print(f"  {key}: {meta[key]}")
     print(f"  saved by memderain {ckpt.get('memderain_version', '?')}")

@@ -16,8 +16,11 @@ dynamic shapes itself.
 Precision (``auto`` by default): OpenVINO computes in bf16 where the CPU does bf16 natively
 (AMX / AVX512-BF16; OpenVINO reports ``BF16`` among its CPU capabilities), else in fp32. bf16
 ran 4x faster on a 2-core AMX Xeon and moved the Y-PSNR of every test preset by at most
-0.006 dB (``benchmarks/precision.py``; the bar was 0.05 dB). ``f32`` matches PyTorch to about
-1e-6; ONNX Runtime and PyTorch always run fp32.
+0.006 dB (``benchmarks/precision.py``; the bar was 0.05 dB). ``int8`` (OpenVINO, quantised with
+NNCF: :mod:`memderain.inference.int8`) is what ``auto`` picks, before bf16, for weights whose
+checkpoint carries a measured int8 quality certificate (within 0.05 dB of f32 on every test
+preset and the held-out real clip). ``f32`` matches PyTorch to about 1e-6; ONNX Runtime and
+PyTorch always run fp32.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import functools
 import importlib.metadata
 import importlib.util
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +40,7 @@ from memderain.errors import MemderainError
 BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
 # pip extra that installs each optional backend (its Python module has the backend's name)
 EXTRAS = {"openvino": "openvino", "onnxruntime": "export"}
-PRECISIONS = ("auto", "f32", "bf16")  # arithmetic of the network (bf16: OpenVINO only)
+PRECISIONS = ("auto", "f32", "bf16", "int8")  # arithmetic of the network (bf16, int8: OpenVINO)
 SHAPE_CACHE = 4  # compiled OpenVINO models kept (one per input shape)
 
 RainFn = Callable[[torch.Tensor], torch.Tensor]
@@ -72,27 +76,39 @@ def native_bf16() -> bool:
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
-def resolve_precision(precision: str, backend: str) -> str:
-    """'auto' | 'f32' | 'bf16' for a resolved ``backend`` -> 'f32' or 'bf16'.
+def resolve_precision(precision: str, backend: str, meta: Mapping[str, Any] | None = None) -> str:
+    """'auto' | 'f32' | 'bf16' | 'int8' for a resolved ``backend`` -> 'f32', 'bf16' or 'int8'.
 
-    ``auto`` is bf16 on OpenVINO when the CPU does bf16 natively, else f32.
+    ``auto`` on OpenVINO is int8 when the checkpoint ``meta`` carries an int8 quality
+    certificate (:func:`memderain.inference.int8.int8_certified`) and NNCF is installed, else
+    bf16 when the CPU does bf16 natively, else f32; on other backends it is f32.
     """
+    from memderain.inference.int8 import int8_certified, nncf_installed, require_nncf
+
     if precision not in PRECISIONS:
         raise MemderainError(f"unknown precision {precision!r}; choose from "
                              f"{', '.join(PRECISIONS)}")
     if precision == "auto":
-        return "bf16" if backend == "openvino" and native_bf16() else "f32"
-    if precision == "bf16" and backend != "openvino":
-        raise MemderainError("precision bf16 needs --backend openvino")
+        if backend != "openvino":
+            return "f32"
+        if int8_certified(meta) and nncf_installed():
+            return "int8"
+        return "bf16" if native_bf16() else "f32"
+    if precision in ("bf16", "int8") and backend != "openvino":
+        raise MemderainError(f"precision {precision} needs --backend openvino")
+    if precision == "int8":
+        require_nncf()
     return precision
 
 
-def describe_backend(name: str, device: torch.device, precision: str = "auto") -> str:
-    """'openvino 2026.4.1, bf16 (auto; installed: torch, openvino, onnxruntime)' for `info`."""
+def describe_backend(name: str, device: torch.device, precision: str = "auto",
+                     meta: Mapping[str, Any] | None = None) -> str:
+    """'openvino 2026.4.1, bf16 (auto; installed: torch, openvino, onnxruntime)' for `info`
+    (``meta``: the checkpoint's, which decides whether ``auto`` may choose int8)."""
     chosen = resolve_backend(name, device)
     version = torch.__version__ if chosen == "torch" else importlib.metadata.version(chosen)
     have = [b for b in BACKENDS[1:] if is_installed(b)]
-    arith = resolve_precision(precision, chosen)
+    arith = resolve_precision(precision, chosen, meta)
     return f"{chosen} {version}, {arith} ({name}; installed: {', '.join(have)})"
 
 
@@ -104,29 +120,40 @@ def _as_numpy(x: torch.Tensor) -> np.ndarray:
 class OpenVINORain:
     """R_hat through OpenVINO's CPU plugin, one compiled static-shape model per input shape.
 
-    ``precision``: "f32" (default; matches PyTorch) or "bf16" (faster on CPUs with AMX /
-    AVX512-BF16; not bit-compatible; see :func:`resolve_precision` for "auto").
+    ``network``: ONNX bytes, or an ``openvino.Model`` (the int8 one of
+    :func:`memderain.inference.int8.quantize`).
+    ``precision``: "f32" (default; matches PyTorch), "bf16" (faster on CPUs with AMX /
+    AVX512-BF16; not bit-compatible) or "int8" (``network`` must then be the quantised model;
+    its int8 convolutions come from the model, the rest runs in f32). See
+    :func:`resolve_precision` for "auto".
     ``threads``: inference threads (default: torch's).
     """
 
-    def __init__(self, onnx: bytes, threads: int | None = None, precision: str = "f32",
+    def __init__(self, network, threads: int | None = None, precision: str = "f32",
                  cache_dir: str | None = None) -> None:
         import openvino as ov
 
-        if precision not in ("f32", "bf16"):
-            raise MemderainError(f"OpenVINO precision must be f32 or bf16, got {precision!r}")
-        self._ov, self._core, self._onnx = ov, ov.Core(), onnx
-        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision,
+        if precision not in ("f32", "bf16", "int8"):
+            raise MemderainError(f"OpenVINO precision must be f32, bf16 or int8, got "
+                                 f"{precision!r}")
+        self._ov, self._core, self._network = ov, ov.Core(), network
+        hint = "f32" if precision == "int8" else precision
+        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": hint,
                        "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads())}
         if cache_dir is not None:  # compiled blobs on disk: the next process starts warm
             self.config["CACHE_DIR"] = cache_dir
         self._compiled: OrderedDict[tuple[int, ...], object] = OrderedDict()
 
+    def _model(self):
+        if isinstance(self._network, (bytes, bytearray)):
+            return self._core.read_model(self._network)
+        return self._network.clone()
+
     def compiled_for(self, shape: tuple[int, ...]):
         if shape in self._compiled:
             self._compiled.move_to_end(shape)
             return self._compiled[shape]
-        model = self._core.read_model(self._onnx)
+        model = self._model()
         model.reshape([self._ov.Dimension(d) for d in shape])
         try:
             compiled = self._core.compile_model(model, "CPU", self.config)
@@ -167,7 +194,12 @@ def build_rain_fn(model: torch.nn.Module, backend: str, threads: int | None = No
                   precision: str = "f32") -> RainFn:
     """The function x[-1, 1] -> R_hat of ``model`` on a non-torch ``backend``."""
     from memderain.export import RainWrapper, onnx_bytes
-    from memderain.inference.disk_cache import cached_onnx, model_key, openvino_cache_dir
+    from memderain.inference.disk_cache import (
+        cached_int8_model,
+        cached_onnx,
+        model_key,
+        openvino_cache_dir,
+    )
 
     if backend not in ("openvino", "onnxruntime"):
         raise MemderainError(f"no ONNX runtime backend named {backend!r}")
@@ -175,7 +207,8 @@ def build_rain_fn(model: torch.nn.Module, backend: str, threads: int | None = No
         key = model_key(model)  # hashes every weight: once per build
         onnx = cached_onnx(key, lambda: onnx_bytes(RainWrapper(model)))
         if backend == "openvino":
-            return OpenVINORain(onnx, threads, precision, openvino_cache_dir(key, precision))
+            network = cached_int8_model(key, onnx) if precision == "int8" else onnx
+            return OpenVINORain(network, threads, precision, openvino_cache_dir(key, precision))
         return OnnxRuntimeRain(onnx, threads)
     except MemderainError:
         raise

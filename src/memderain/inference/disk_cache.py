@@ -7,7 +7,9 @@ Both are cached under the user's cache folder, keyed by what decides them:
 * ``<cache>/onnx/<key>.onnx``: the exported network, key = SHA-256 of the weights, the model
   config, the memderain, torch and exporter versions;
 * ``<cache>/openvino/<key>-<precision>/``: OpenVINO's own model cache (``CACHE_DIR``), which
-  keys each compiled blob by the reshaped model (so by input shape) and the compile options.
+  keys each compiled blob by the reshaped model (so by input shape) and the compile options;
+* ``<cache>/int8/<key>-<calibration id>-nncf<version>.xml|.bin``: the int8 model quantised
+  with NNCF (:mod:`memderain.inference.int8`), about 10 s to build.
 
 The folder is ``$MEMDERAIN_CACHE_DIR``, else ``$XDG_CACHE_HOME/memderain``, else
 ``~/.cache/memderain``; ``MEMDERAIN_CACHE_DIR=off`` disables it. The cache is never required:
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -82,6 +85,40 @@ def cached_onnx(key: str, export) -> bytes:
     return data
 
 
+def cached_int8_model(key: str, onnx: bytes):
+    """The int8 ``openvino.Model`` of the network ``key`` (ONNX bytes ``onnx``): read from the
+    cache, or quantised now (:func:`memderain.inference.int8.quantize`) and stored."""
+    import importlib.metadata
+
+    import openvino as ov
+
+    from memderain.inference.int8 import CALIBRATION_ID, quantize, require_nncf
+
+    require_nncf()
+    root = cache_root()
+    name = f"{key}-{CALIBRATION_ID}-nncf{importlib.metadata.version('nncf')}"
+    xml = None if root is None else root / "int8" / f"{name}.xml"
+    if xml is not None and xml.is_file() and xml.with_suffix(".bin").is_file():
+        try:
+            return ov.Core().read_model(str(xml))
+        except RuntimeError:
+            pass  # damaged entry: quantise again and replace it
+    where = f"; cached in {xml.parent}" if xml is not None else ""
+    print(f"memderain: quantising the network to int8 (once per checkpoint, about 10 s{where})",
+          file=sys.stderr, flush=True)
+    model = quantize(onnx)
+    if xml is not None and _writable(xml.parent):
+        tmp = xml.parent / f".{name}.{os.getpid()}.tmp.xml"
+        try:  # the .bin first, then the .xml: a reader that sees the .xml finds its .bin
+            ov.save_model(model, str(tmp), compress_to_fp16=False)
+            os.replace(tmp.with_suffix(".bin"), xml.with_suffix(".bin"))
+            os.replace(tmp, xml)
+        except (OSError, RuntimeError):
+            for leftover in (tmp, tmp.with_suffix(".bin")):
+                leftover.unlink(missing_ok=True)
+    return model
+
+
 def openvino_cache_dir(key: str, precision: str) -> str | None:
     """Folder for OpenVINO's ``CACHE_DIR`` of the model ``key`` in ``precision`` (None: no
     cache)."""
@@ -92,4 +129,5 @@ def openvino_cache_dir(key: str, precision: str) -> str | None:
     return str(folder) if _writable(folder) else None
 
 
-__all__ = ["CACHE_ENV", "cache_root", "cached_onnx", "model_key", "openvino_cache_dir"]
+__all__ = ["CACHE_ENV", "cache_root", "cached_int8_model", "cached_onnx", "model_key",
+           "openvino_cache_dir"]

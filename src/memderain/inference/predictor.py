@@ -57,9 +57,11 @@ class Derainer:
             else ONNX Runtime, else PyTorch; PyTorch on CUDA). See
             :mod:`memderain.inference.backends`.
         threads: CPU threads of an OpenVINO / ONNX Runtime backend (default: torch's).
-        precision: 'auto' (bf16 on OpenVINO where the CPU does bf16 natively, else f32),
-            'f32' (same output as PyTorch to ~1e-6) or 'bf16' (OpenVINO only; about 4x faster
-            on AMX CPUs, within 0.006 dB on the test presets but not bit-exact).
+        precision: 'auto' (on OpenVINO: int8 for weights with an int8 quality certificate,
+            else bf16 where the CPU does bf16 natively, else f32), 'f32' (same output as
+            PyTorch to ~1e-6), 'bf16' (OpenVINO only; about 4x faster on AMX CPUs, within
+            0.006 dB on the test presets but not bit-exact) or 'int8' (OpenVINO + NNCF;
+            :mod:`memderain.inference.int8`).
     """
 
     def __init__(
@@ -77,12 +79,12 @@ class Derainer:
         self.checkpoint_path = Path(checkpoint_path)
         self.device = resolve_device(device)
         self.backend = resolve_backend(backend, self.device)
-        self.precision = resolve_precision(precision, self.backend)
         model, ckpt = model_from_checkpoint(self.checkpoint_path, map_location="cpu")
+        self.checkpoint_meta: dict[str, Any] = dict(ckpt.get("meta") or {})
+        self.precision = resolve_precision(precision, self.backend, self.checkpoint_meta)
         # channels_last (NHWC) was the fastest robust option in benchmarks/speed.py (1.6x over
         # NCHW on CPU, see docs/inference.md); values are unchanged up to float rounding.
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
-        self.checkpoint_meta: dict[str, Any] = dict(ckpt.get("meta") or {})
         self.tile, self.overlap = tile, overlap
         self._backend_rain = (None if self.backend == "torch"
                               else build_rain_fn(self.model, self.backend, threads, self.precision))

@@ -1,0 +1,104 @@
+"""Cold and warm `memderain derain` of one 1000x1000 photo, process start excluded (issue 23).
+
+Each run is a fresh Python process that imports memderain first (not timed, that is process
+start) and then times ``memderain derain PHOTO -o OUT --overwrite`` through the CLI's own
+``main``: loading the weights, the ONNX export, OpenVINO's compilation (or the int8
+quantisation), de-raining, writing the PNG. Run 1 uses an empty cache folder
+(``MEMDERAIN_CACHE_DIR``) so it starts cold; the next runs reuse it, as a user's second command
+does. Then, in this process, the matrix-multiply peak of the precision ``auto`` chose
+(``benchmarks/peaks.py``) and the FLOP-bound limit of one 1000x1000 forward in it.
+
+    python benchmarks/cold_warm.py                  # shipped model, auto backend and precision
+    python benchmarks/cold_warm.py --precision f32 --runs 3
+
+Nothing else may run on the machine meanwhile (e.g. a training run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peaks import cpu_flags, peaks
+from speed import flop_count
+
+CHILD = """
+import sys, time
+from memderain.cli import main
+t0 = time.perf_counter()
+code = main(sys.argv[1:])
+print(f"SECONDS {time.perf_counter() - t0:.3f}", flush=True)
+sys.exit(code)
+"""
+
+
+def photo(path: Path, size: int) -> None:
+    """A photo-like test image: smooth shapes and texture plus bright streaks."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    img = np.stack([0.5 + 0.3 * np.sin(6 * xx + c) * np.cos(4 * yy - c) for c in (0, 1, 2)], -1)
+    img += rng.normal(0, 0.03, img.shape)
+    for _ in range(400):
+        y, x = rng.integers(0, size - 30, 2)
+        for k in range(25):
+            img[y + k, x + k // 4] += 0.3
+    Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", type=int, default=1000)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--precision", default="auto")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="memderain-coldwarm-"))
+    src = tmp / "photo.png"
+    photo(src, args.size)
+    env = {**os.environ, "MEMDERAIN_CACHE_DIR": str(tmp / "cache"),
+           "OMP_NUM_THREADS": str(args.threads)}
+    cmd = [sys.executable, "-c", CHILD, "derain", str(src), "-o", str(tmp / "out.png"),
+           "--overwrite", "--backend", args.backend, "--precision", args.precision]
+    times = []
+    for i in range(args.runs):
+        res = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
+        lines = [ln for ln in res.stdout.splitlines() if ln.startswith("SECONDS")]
+        if res.returncode or not lines:
+            print(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "failed")
+            return 1
+        times.append(float(lines[-1].split()[1]))
+        print(f"run {i + 1} ({'cold' if i == 0 else 'warm'}): {times[-1]:.2f} s", flush=True)
+
+    import torch
+
+    from memderain.inference.backends import resolve_backend
+    from memderain.inference.predictor import Derainer
+    from memderain.weights import default_weights_path
+
+    torch.set_num_threads(args.threads)
+    d = Derainer(default_weights_path(), backend=resolve_backend(args.backend, torch.device("cpu")),
+                 precision=args.precision)
+    peak = peaks(args.threads, repeats=3)
+    prec = d.precision if d.precision in peak else "f32"
+    limit = flop_count(args.size) / peak[prec]["best"]
+    warm = min(times[1:]) if len(times) > 1 else times[0]
+    print(f"\n# CPU flags: {' '.join(cpu_flags())}; {args.threads} threads; "
+          f"{d.backend} {d.precision}")
+    print(f"| size | backend | cold s | warm s | {prec} peak GFLOP/s | limit s | warm / limit |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    print(f"| {args.size}x{args.size} | {d.backend} {d.precision} | {times[0]:.2f} | "
+          f"{warm:.2f} | {peak[prec]['best'] / 1e9:.0f} | {limit:.2f} | {warm / limit:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
