@@ -349,3 +349,27 @@ def test_folders_read_and_write_beside_the_network(tmp_path, photos, ckpt, monke
         alone = tmp_path / "b" / dst.name
         d.derain_path(src, alone)
         assert np.array_equal(np.asarray(Image.open(dst)), np.asarray(Image.open(alone)))
+
+
+def test_each_subcommand_parses_alone_and_derain_starts_without_training_modules():
+    """main() builds only the named subcommand's parser: every subcommand is found that way,
+    and a fresh `memderain derain` process imports neither the trainer nor scipy."""
+    import subprocess
+    import sys
+
+    from memderain.cli import SUBCOMMANDS, build_parser
+
+    full = build_parser()
+    sub = next(a for a in full._actions if a.__class__.__name__ == "_SubParsersAction")
+    for module in SUBCOMMANDS:
+        name = module.rsplit(".", 1)[1].replace("_", "-")
+        alone = build_parser(only=name)
+        action = next(a for a in alone._actions
+                      if a.__class__.__name__ == "_SubParsersAction")
+        assert list(action.choices) == [name] and name in sub.choices
+    code = ("import sys; from memderain.cli import build_parser; build_parser(only='derain'); "
+            "print(sorted(m for m in ('memderain.training.trainer', 'scipy.ndimage', "
+            "'memderain.evaluation.metrics') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    assert out == "[]"

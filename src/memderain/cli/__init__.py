@@ -40,7 +40,10 @@ def recorded_command() -> list[str]:
     return list(sys.argv)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``memderain`` parser with every subcommand, or with just the one named ``only``
+    (what :func:`main` builds when the command line names one: a `memderain derain` then does
+    not import the training and evaluation modules, about 0.4 s of start-up)."""
     parser = argparse.ArgumentParser(
         prog="memderain",
         description="Memory-guided single-image de-raining (Cho, Kim, Sohn, IEEE TIP 2022).",
@@ -48,12 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"memderain {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        importlib.import_module(name).register(sub)
+        if only is None or name.rsplit(".", 1)[1].replace("_", "-") == only:
+            importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    named = {n.rsplit(".", 1)[1].replace("_", "-") for n in SUBCOMMANDS}
+    parser = build_parser(argv[0] if argv and argv[0] in named else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

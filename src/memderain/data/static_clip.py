@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from memderain.errors import MemderainError
 
@@ -254,6 +253,8 @@ def motion_masks(frames: np.ndarray, median: np.ndarray, *, blob: int = 9, margi
     *static* unless it has events in at least ``moving_share`` of the frames (at least 2):
     there the median itself is unreliable (swaying trees, changing subtitles, traffic).
     """
+    from scipy import ndimage  # lazy: 0.2 s of import every CLI call would pay otherwise
+
     sigma = noise_level(frames, median)
     t_dark, t_col, t_pos = max(10.0, 4 * sigma), max(12.0, 5 * sigma), max(10.0, 4 * sigma)
     med = median.astype(np.float32)

@@ -29,7 +29,6 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
-from scipy.ndimage import correlate1d
 
 from memderain.errors import MemderainError
 
@@ -129,6 +128,8 @@ def filter_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
     """MATLAB ``filter2(g' * g, x, 'valid')`` for an HxW float64 plane and odd-length ``g``
     (separable correlation; the border rows/columns that would need padding are dropped)."""
     r = (len(g) - 1) // 2
+    from scipy.ndimage import correlate1d  # lazy: keeps `memderain derain` start-up light
+
     y = correlate1d(correlate1d(x, g, axis=0, mode="constant"), g, axis=1, mode="constant")
     return y[r:x.shape[0] - r, r:x.shape[1] - r]
 
