@@ -182,7 +182,10 @@ def synthesize_folder(clean_dir: str | Path, out: str | Path, opts: SynthOptions
     if workers > 1 and len(jobs) > 1:
         import multiprocessing as mp
 
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+        # forkserver, not fork: a process that already runs OpenVINO / oneDNN thread pools
+        # (the test suite, a notebook) crashed in a forked pool; the server forks clean workers
+        ctx = (mp.get_context("forkserver") if "forkserver" in mp.get_all_start_methods()
+               else None)
         with (ctx or mp).Pool(min(workers, len(jobs))) as pool:
             for name, s in wrap(pool.imap_unordered(_job, jobs), len(jobs)):
                 stats[name] = s

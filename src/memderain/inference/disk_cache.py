@@ -92,7 +92,7 @@ def cached_int8_model(key: str, onnx: bytes):
 
     import openvino as ov
 
-    from memderain.inference.int8 import CALIBRATION_ID, quantize, require_nncf
+    from memderain.inference.int8 import CALIBRATION_ID, quantize, read_ir, require_nncf
 
     require_nncf()
     root = cache_root()
@@ -100,8 +100,8 @@ def cached_int8_model(key: str, onnx: bytes):
     xml = None if root is None else root / "int8" / f"{name}.xml"
     if xml is not None and xml.is_file() and xml.with_suffix(".bin").is_file():
         try:
-            return ov.Core().read_model(str(xml))
-        except RuntimeError:
+            return read_ir(xml)  # into memory: the cache folder may be deleted meanwhile
+        except (RuntimeError, OSError):
             pass  # damaged entry: quantise again and replace it
     where = f"; cached in {xml.parent}" if xml is not None else ""
     print(f"memderain: quantising the network to int8 (once per checkpoint, about 10 s{where})",

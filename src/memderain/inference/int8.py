@@ -107,7 +107,54 @@ def calibration_inputs(n: int = CALIBRATION_SCENES, size: int = CALIBRATION_SIZE
 
 
 def quantize(onnx: bytes):
-    """The int8 OpenVINO model (``openvino.Model``, dynamic H and W) of ONNX bytes."""
+    """The int8 OpenVINO model (``openvino.Model``, dynamic H and W) of ONNX bytes, quantised in
+    a child process (:func:`quantize_to_file`): importing NNCF patches torch functions, which
+    crashed later torch work in the same process (the test suite's rendering), so NNCF never
+    runs in the caller's process."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    require_nncf()
+    with tempfile.TemporaryDirectory(prefix="memderain-int8-") as tmp:
+        src, dst = os.path.join(tmp, "fp32.onnx"), os.path.join(tmp, "int8.xml")
+        with open(src, "wb") as f:
+            f.write(onnx)
+        code = ("import sys; from memderain.inference.int8 import quantize_to_file; "
+                "quantize_to_file(sys.argv[1], sys.argv[2])")
+        res = subprocess.run([sys.executable, "-c", code, src, dst], check=False,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if res.returncode or not os.path.isfile(dst):
+            lines = res.stderr.strip().splitlines()
+            raise MemderainError("int8 quantisation failed ("
+                                 f"{lines[-1] if lines else f'exit {res.returncode}'})")
+        return read_ir(dst)
+
+
+def read_ir(xml_path) -> Any:
+    """An OpenVINO IR model read fully into memory. ``read_model(path)`` maps the .bin file
+    instead, and a model whose file is deleted later (a temporary or cache folder) crashes
+    the process when it is compiled or freed."""
+    import openvino as ov
+
+    with open(xml_path, encoding="utf-8") as f:
+        xml = f.read()
+    weights = np.fromfile(str(xml_path)[:-4] + ".bin", dtype=np.uint8)
+    return ov.Core().read_model(xml, ov.Tensor(weights))
+
+
+def quantize_to_file(onnx_path: str, xml_path: str) -> None:
+    """Quantise the ONNX file (:func:`_quantize_here`) and save the int8 model as IR."""
+    import openvino as ov
+
+    with open(onnx_path, "rb") as f:
+        model = _quantize_here(f.read())
+    ov.save_model(model, xml_path, compress_to_fp16=False)
+
+
+def _quantize_here(onnx: bytes):
+    """``nncf.quantize`` in this process (see :func:`quantize` for why it runs in a child)."""
     require_nncf()
     import logging
 
