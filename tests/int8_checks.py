@@ -1,6 +1,6 @@
-"""Run by tests/test_int8.py in a fresh process (see there why). int8 inference (NNCF post-training quantisation, issue 23): the calibration scenes, the same
-backend checks as f32 (odd sizes, grey, RGBA, tiles) within a stated tolerance, the on-disk
-cache, and when ``auto`` may choose int8."""
+"""int8 backend checks (issue 23), run by tests/test_int8.py in a fresh process (see there why):
+the same checks as f32 (odd sizes, grey, RGBA, tiles) within a stated tolerance, the on-disk
+cache, and the CLI."""
 
 from __future__ import annotations
 

@@ -1,21 +1,14 @@
-"""int8 inference (NNCF post-training quantisation, issue 23): the calibration scenes, the same
-backend checks as f32 (odd sizes, grey, RGBA, tiles) within a stated tolerance, the on-disk
-cache, and when ``auto`` may choose int8."""
+"""int8 inference (NNCF post-training quantisation, issue 23): the calibration scenes, when
+``auto`` may choose int8, and the backend checks of ``int8_checks.py`` in a fresh process."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from int8_checks import needs_int8  # the checks this file runs in a fresh process
 from memderain.errors import MemderainError
 from memderain.inference import backends, int8
-
-needs_int8 = pytest.mark.skipif(
-    not (backends.is_installed("openvino") and int8.nncf_installed()),
-    reason="OpenVINO and NNCF are not installed (pip install memderain[int8])")
-
-# int8 vs f32 of the same network, in [0, 1] image units: a few grey levels
-TOLERANCE = 6 / 255
 
 
 def test_calibration_scenes_are_seeded_rainy_and_in_range():
