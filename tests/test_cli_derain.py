@@ -353,7 +353,8 @@ def test_folders_read_and_write_beside_the_network(tmp_path, photos, ckpt, monke
 
 def test_each_subcommand_parses_alone_and_derain_starts_without_training_modules():
     """main() builds only the named subcommand's parser: every subcommand is found that way,
-    and a fresh `memderain derain` process imports neither the trainer nor scipy."""
+    and a fresh `memderain derain` process imports neither the trainer, the adaptation code
+    (its options' defaults come from plain constants) nor scipy."""
     import subprocess
     import sys
 
@@ -369,7 +370,8 @@ def test_each_subcommand_parses_alone_and_derain_starts_without_training_modules
         assert list(action.choices) == [name] and name in sub.choices
     code = ("import sys; from memderain.cli import build_parser; build_parser(only='derain'); "
             "print(sorted(m for m in ('memderain.training.trainer', 'scipy.ndimage', "
-            "'memderain.evaluation.metrics') if m in sys.modules))")
+            "'memderain.evaluation.metrics', 'memderain.training.adapt', "
+            "'memderain.training.config') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True).stdout.strip()
     assert out == "[]"

@@ -272,6 +272,17 @@ def test_derain_adapt_adapts_then_derains_the_frames(tmp_path, capsys):
     assert "--adapt needs exactly one INPUT" in capsys.readouterr().err
 
 
+def test_adapt_option_constants_match_the_config():
+    """The CLI reads adaptation defaults from plain constants; they are the config's."""
+    from memderain.training import adapt_defaults as d
+    from memderain.training.adapt import OBJECTIVES
+
+    cfg = AdaptConfig()
+    assert d.OBJECTIVE_NAMES == tuple(OBJECTIVES) and cfg.objective in OBJECTIVES
+    assert (cfg.minutes, cfg.crop_size, cfg.batch_size, cfg.focus, cfg.lr) == (
+        d.MINUTES, d.CROP_SIZE, d.BATCH_SIZE, d.FOCUS, d.LR)
+
+
 def test_holdout_split():
     assert holdout_split(6, 3) == ([0, 1, 3, 4], [2, 5])
     assert holdout_split(4, 0) == ([0, 1, 2, 3], [])

@@ -21,16 +21,15 @@ from memderain.cli.options import add_clip_options, add_device_option
 
 def add_adapt_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``adapt`` and ``derain --adapt``."""
-    from memderain.training.adapt import DEFAULT_OBJECTIVE, OBJECTIVES, AdaptConfig
+    from memderain.training import adapt_defaults as d  # constants: no training code imported
 
-    d = AdaptConfig()
     g = p.add_argument_group("adaptation")
-    g.add_argument("--minutes", type=float, default=d.minutes,
-                   help=f"time budget of the training (default {d.minutes:g})")
+    g.add_argument("--minutes", type=float, default=d.MINUTES,
+                   help=f"time budget of the training (default {d.MINUTES:g})")
     g.add_argument("--steps", type=int, default=0,
                    help="train exactly N steps (reproducible; default: as many as fit)")
-    g.add_argument("--objective", default=DEFAULT_OBJECTIVE, choices=list(OBJECTIVES),
-                   help=f"what to optimise (default {DEFAULT_OBJECTIVE}: the clip's temporal "
+    g.add_argument("--objective", default=d.DEFAULT_OBJECTIVE, choices=d.OBJECTIVE_NAMES,
+                   help=f"what to optimise (default {d.DEFAULT_OBJECTIVE}: the clip's temporal "
                         "median as target on its static pixels; siamese*: the paper's losses, "
                         "which darken real footage, with a remedy; docs/real-rain.md)")
     g.add_argument("--nonnegative-rain", action="store_true",
@@ -38,12 +37,12 @@ def add_adapt_options(p: argparse.ArgumentParser) -> None:
                         "model may also lift noisy pixels toward the median; with the clamp "
                         "it can only darken them)")
     add_clip_options(g)
-    g.add_argument("--crop", type=int, default=d.crop_size, help="training crop size")
-    g.add_argument("--batch", type=int, default=d.batch_size, help="pairs per step")
-    g.add_argument("--focus", type=float, default=d.focus,
-                   help=f"share of crops drawn where the frames have rain (default {d.focus:g}; "
+    g.add_argument("--crop", type=int, default=d.CROP_SIZE, help="training crop size")
+    g.add_argument("--batch", type=int, default=d.BATCH_SIZE, help="pairs per step")
+    g.add_argument("--focus", type=float, default=d.FOCUS,
+                   help=f"share of crops drawn where the frames have rain (default {d.FOCUS:g}; "
                         "0 = uniform crops)")
-    g.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {d.lr:g})")
+    g.add_argument("--lr", type=float, default=d.LR, help=f"learning rate (default {d.LR:g})")
     g.add_argument("--holdout-every", type=int, default=0, metavar="N",
                    help="leave every N-th frame out of the training (score them apart)")
     g.add_argument("--seed", type=int, default=0)

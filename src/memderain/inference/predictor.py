@@ -212,8 +212,8 @@ def load_model(
     """Load a :class:`Derainer` from ``path`` or, if None, from the weights shipped with memderain.
 
     Unlike :class:`Derainer` (PyTorch unless told otherwise), ``load_model`` picks the fastest
-    installed backend (``backend="auto"``), in bf16 where the CPU does it natively
-    (``precision="auto"``); pass ``backend="torch"`` for plain PyTorch, ``precision="f32"``
+    installed backend (``backend="auto"``), in int8 for certified weights (the shipped model)
+    or bf16 where the CPU does it natively (``precision="auto"``); pass ``backend="torch"`` for plain PyTorch, ``precision="f32"``
     for outputs identical to it.
 
     Raises MemderainError when ``path`` is None and no default model ships (it never falls back

@@ -45,6 +45,8 @@ from memderain.data.static_clip import (
 from memderain.errors import MemderainError
 from memderain.losses import siamese_loss
 from memderain.model import split_pair
+from memderain.training import adapt_defaults as defaults
+from memderain.training.adapt_defaults import DEFAULT_OBJECTIVE
 from memderain.training.checkpoint import rng_state, set_rng_state
 from memderain.training.config import LossConfig
 from memderain.training.precision import resolve_amp
@@ -64,20 +66,19 @@ OBJECTIVES: dict[str, LossConfig] = {
     "siamese+median": LossConfig(lambda_b=1.0, lambda_s=1.0, lambda_c=0.0, lambda_w=0.01,
                                  lambda_ssim=0.5, lambda_compact=0.01, lambda_median=1.0),
 }
-DEFAULT_OBJECTIVE = "median"  # measured best on yard.mp4 (docs/real-rain.md)
 
 
 @dataclass(frozen=True)
 class AdaptConfig:
     """Settings of one adaptation (defaults fit 2 CPU cores and a 640x480 clip)."""
 
-    minutes: float = 4.0  # wall-time budget of the whole run, reading the clip included
+    minutes: float = defaults.MINUTES  # wall time of the whole run, reading the clip included
     steps: int = 0  # fixed number of steps (0: as many as fit in `minutes`)
     objective: str = DEFAULT_OBJECTIVE
-    crop_size: int = 96
-    batch_size: int = 4  # pairs per step
-    focus: float = 0.5  # share of crops drawn where the frame has rain (ClipPairs.focus)
-    lr: float = 1e-3
+    crop_size: int = defaults.CROP_SIZE
+    batch_size: int = defaults.BATCH_SIZE  # pairs per step
+    focus: float = defaults.FOCUS  # share of crops drawn where the frame has rain (ClipPairs)
+    lr: float = defaults.LR
     warmup_steps: int = 10
     seed: int = 0
     max_frames: int = DEFAULT_MAX_FRAMES

@@ -1,0 +1,15 @@
+"""Defaults of test-time adaptation (:mod:`memderain.training.adapt`), as plain constants.
+
+The command-line parser of ``memderain derain`` (which has ``--adapt``) and ``memderain adapt``
+reads them from here, so building it does not import the training code (0.1 s of a one-photo
+``derain``). :class:`~memderain.training.adapt.AdaptConfig` uses the same constants.
+"""
+
+# names of :data:`memderain.training.adapt.OBJECTIVES` (a test keeps the two in step)
+OBJECTIVE_NAMES = ("siamese", "siamese+agree", "siamese+floor", "median", "siamese+median")
+DEFAULT_OBJECTIVE = "median"  # measured best on yard.mp4 (docs/real-rain.md)
+MINUTES = 4.0  # wall-time budget of the whole run, reading the clip included
+CROP_SIZE = 96
+BATCH_SIZE = 4  # pairs per step
+FOCUS = 0.5  # share of crops drawn where the frame has rain (ClipPairs.focus)
+LR = 1e-3
