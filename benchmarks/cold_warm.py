@@ -101,23 +101,24 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from memderain.inference.backends import resolve_backend
-    from memderain.inference.predictor import Derainer
+    from memderain.checkpoint import load_checkpoint
+    from memderain.inference.backends import resolve_backend, resolve_precision
     from memderain.weights import default_weights_path
 
     torch.set_num_threads(args.threads)
-    d = Derainer(default_weights_path(), backend=resolve_backend(args.backend, torch.device("cpu")),
-                 precision=args.precision)
+    backend = resolve_backend(args.backend, torch.device("cpu"))
+    meta = load_checkpoint(default_weights_path()).get("meta")  # decides whether auto is int8
+    precision = resolve_precision(args.precision, backend, meta)
     peak = peaks(args.threads, repeats=3)
-    prec = d.precision if d.precision in peak else "f32"
+    prec = precision if precision in peak else "f32"
     limit = flop_count(args.size) / peak[prec]["best"]
     warm = min(times[1:]) if len(times) > 1 else times[0]
     print(f"\n# CPU flags: {' '.join(cpu_flags())}; {args.threads} threads; "
-          f"{d.backend} {d.precision}")
+          f"{backend} {precision}")
     print(f"| size | backend | command cold s | command warm s | first derain call, warm s | "
           f"{prec} peak GFLOP/s | limit s | call / limit | command / limit |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {args.size}x{args.size} | {d.backend} {d.precision} | {times[0]:.2f} | "
+    print(f"| {args.size}x{args.size} | {backend} {precision} | {times[0]:.2f} | "
           f"{warm:.2f} | {call_s:.2f} | {peak[prec]['best'] / 1e9:.0f} | {limit:.2f} | "
           f"{call_s / limit:.2f}x | {warm / limit:.2f}x |")
     return 0
