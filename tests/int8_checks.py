@@ -92,8 +92,8 @@ print("OK")
 @needs_int8
 def test_int8_model_is_cached_on_disk_and_reused(tmp_path):
     """The int8 model is written to the cache once and read back (no second quantisation,
-    identical output). Run in a fresh process: the suite's process has compiled dozens of
-    OpenVINO models by then, and this check crashed there (see the closing note of issue 23)."""
+    identical output). Run in a fresh process: in an earlier session this check segfaulted in
+    a process that had compiled dozens of OpenVINO models (not reproduced since; issue 23)."""
     import os
     import subprocess
     import sys

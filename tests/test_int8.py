@@ -49,8 +49,9 @@ def test_auto_picks_int8_only_for_certified_weights(monkeypatch):
 def test_int8_backend_checks_in_a_fresh_process():
     """tests/int8_checks.py: int8 agrees with f32 on odd sizes, grey, RGBA and tiles and runs
     u8/i8 convolutions; the int8 model is cached and reused; the CLI derains in int8 and
-    `info` names it. Run as its own pytest process: in the suite's process, after dozens of
-    OpenVINO models, compiling int8 ones crashed (segfault; issue 23's closing note)."""
+    `info` names it. Run as its own pytest process: in an earlier session, compiling int8
+    models in the suite's process after dozens of other OpenVINO models segfaulted (not
+    reproduced since the int8 certificate came back; issue 23's notes)."""
     import os
     import subprocess
     import sys
