@@ -30,12 +30,11 @@ from peaks import cpu_flags
 CHILD = """
 import sys, time
 import numpy as np
-import openvino as ov
 from memderain.checkpoint import model_from_checkpoint
-from memderain.inference.backends import resolve_precision
+from memderain.export import RainWrapper, onnx_bytes
+from memderain.inference.backends import OpenVINORain, resolve_precision
 from memderain.inference.disk_cache import (cached_int8_model, cached_onnx, model_key,
                                             openvino_cache_dir)
-from memderain.export import RainWrapper, onnx_bytes
 from memderain.weights import default_weights_path
 
 variant, size, precision, threads = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
@@ -43,28 +42,22 @@ model, ckpt = model_from_checkpoint(default_weights_path(), map_location="cpu")
 precision = resolve_precision(precision, "openvino", ckpt.get("meta"))
 key = model_key(model)
 onnx = cached_onnx(key, lambda: onnx_bytes(RainWrapper(model)))
-net = cached_int8_model(key, onnx) if precision == "int8" else ov.Core().read_model(onnx)
-core = ov.Core()
-cfg = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads,
-       "INFERENCE_PRECISION_HINT": "f32" if precision == "int8" else precision}
-if variant != "fresh":
-    cfg["CACHE_DIR"] = openvino_cache_dir(key, precision)
+network = cached_int8_model(key, onnx) if precision == "int8" else onnx
 
 
-def compiled(h, w):
-    m = net.clone()
-    m.reshape([1, 3, h, w])
-    return core.compile_model(m, "CPU", cfg)
+def runtime(cache):  # what `memderain derain` builds (backends.build_rain_fn), fresh each time
+    return OpenVINORain(network, threads, precision,
+                        openvino_cache_dir(key, precision) if cache else None)
 
 
 if variant == "cached":  # make sure the blob is in the cache before the timed run
-    compiled(size, size)
-    core = ov.Core()
+    runtime(True).compiled_for((1, 3, size, size))
+ov_rain = runtime(variant != "fresh")
 if variant == "warmup":
-    compiled(64, 64)(np.zeros((1, 3, 64, 64), np.float32))
+    ov_rain.compiled_for((1, 3, 64, 64))(np.zeros((1, 3, 64, 64), np.float32))
 x = np.random.default_rng(0).uniform(-1, 1, (1, 3, size, size)).astype(np.float32)
 t0 = time.perf_counter()
-c = compiled(size, size)
+c = ov_rain.compiled_for((1, 3, size, size))
 t1 = time.perf_counter()
 run = c.create_infer_request().infer if variant == "request" else c
 t2 = time.perf_counter()

@@ -199,7 +199,7 @@ def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None =
             model.config = dataclasses.replace(model.config,
                                                nonnegative_rain=cfg.nonnegative_rain)
         # channels_last (NHWC): 1.19x the fp32 steps/s of NCHW on a 2-core EPYC, 1.06x in
-        # bf16 (scratch measurement in docs/real-rain.md, "Time budget"); same arithmetic
+        # bf16, same arithmetic (docs/real-rain.md, after the repeats of the default run)
         model = model.to(device, memory_format=torch.channels_last).train()
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         step, elapsed, total = 0, 0.0, cfg.steps  # total 0: as many steps as the budget allows
