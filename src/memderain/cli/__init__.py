@@ -25,6 +25,7 @@ SUBCOMMANDS = [
     "memderain.cli.serve",
     "memderain.cli.synth",
     "memderain.cli.extract_frames",
+    "memderain.cli.rain_layers",
     "memderain.cli.adapt",
     "memderain.cli.train",
     "memderain.cli.experiment",

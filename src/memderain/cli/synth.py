@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"rain preset ({', '.join(sorted(RAIN_PRESETS))}) or a YAML file of "
                         "RainConfig fields (optional `preset: NAME` to start from); default mixed "
                         "(training); use heldout for test scenes")
+    p.add_argument("--bank", metavar="BANK",
+                   help="with --rain real-layers: a bank of real rain layers lifted off "
+                        "static-camera clips (`memderain rain-layers CLIP... -o BANK`)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--max-side", type=int, default=512,
                    help="downsize photos whose longer side exceeds this (default 512; 0 = keep)")
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     opts = SynthOptions(frames=args.frames, rain=args.rain, seed=args.seed,
                         max_side=args.max_side or None, limit=args.limit,
-                        overwrite=args.overwrite)
+                        overwrite=args.overwrite, bank=args.bank)
 
     def progress(it, total):
         return tqdm(it, total=total, unit="scene", desc="synth",

@@ -72,11 +72,12 @@ class StaticClip:
 # ----------------------------------------------------------------------------- reading
 def read_clip_frames(source: str | Path, max_frames: int | None = DEFAULT_MAX_FRAMES,
                      max_side: int | None = None, every: int | None = None,
-                     progress: Callable | None = None
+                     progress: Callable | None = None, upright: bool = False
                      ) -> tuple[list[np.ndarray], list[str], list[int]]:
     """Up to ``max_frames`` evenly spaced uint8 RGB frames of a video file or frame folder
     (or, with ``every=N``, frames 0, N, 2N, ...), downsized (antialiased bicubic) to at most
-    ``max_side`` pixels on the longer side. ``progress(iterable, total)`` may wrap decoding.
+    ``max_side`` pixels on the longer side. ``progress(iterable, total)`` may wrap decoding;
+    ``upright`` turns video frames by the container's display rotation (rain falls down).
 
     Returns (frames, names, indices in the source). Raises :class:`ClipError` for fewer than
     :data:`MIN_FRAMES` frames or frames of different sizes.
@@ -99,7 +100,7 @@ def read_clip_frames(source: str | Path, max_frames: int | None = DEFAULT_MAX_FR
         total = count_frames(source)
         wanted = set(_pick(total, max_frames, every))
         frames, names, picks = [], [], []
-        decoded = iter_frames(source)
+        decoded = iter_frames(source, upright)
         for i, rgb in (progress(decoded, total) if progress is not None else decoded):
             if i in wanted:
                 frames.append(_fit(rgb, max_side))
@@ -278,13 +279,14 @@ def motion_masks(frames: np.ndarray, median: np.ndarray, *, blob: int = 9, margi
 
 def load_static_clip(source: str | Path, max_frames: int | None = DEFAULT_MAX_FRAMES,
                      max_shift: float = DEFAULT_MAX_SHIFT, max_side: int | None = None, *,
-                     every: int | None = None, progress: Callable | None = None
-                     ) -> StaticClip:
+                     every: int | None = None, progress: Callable | None = None,
+                     upright: bool = False) -> StaticClip:
     """Read, align, reduce and mask a static-camera clip (video file or folder of frames).
 
-    ``max_shift`` is in pixels of the (possibly downsized, ``max_side``) frames; ``every`` and
-    ``progress`` as in :func:`read_clip_frames`."""
-    frames, names, indices = read_clip_frames(source, max_frames, max_side, every, progress)
+    ``max_shift`` is in pixels of the (possibly downsized, ``max_side``) frames; ``every``,
+    ``progress`` and ``upright`` as in :func:`read_clip_frames`."""
+    frames, names, indices = read_clip_frames(source, max_frames, max_side, every, progress,
+                                              upright)
     aligned, shifts = align_frames(frames, max_shift, names)
     del frames
     median = temporal_median(aligned)

@@ -32,6 +32,7 @@ from PIL import Image
 from memderain.atomicfile import atomic_output
 from memderain.config import config_to_dict
 from memderain.data.rain import AnyRainConfig, engine_of, rain_config, synthesize
+from memderain.data.rain_real import RealLayerParams
 from memderain.data.scenes import list_images
 from memderain.data.transforms import read_rgb, resize_pil, uint8_to_tensor
 from memderain.errors import MemderainError
@@ -48,6 +49,7 @@ class SynthOptions:
     max_side: int | None = 512  # downsize backgrounds whose longer side exceeds this
     limit: int | None = None  # only the first N photos (sorted by name)
     overwrite: bool = False  # replace a previous `memderain synth` output in OUT
+    bank: str | None = None  # rain-layer bank of engine real-layers (memderain rain-layers)
 
 
 def scene_generator(seed: int, name: str) -> torch.Generator:
@@ -73,13 +75,17 @@ def render_scene(background: np.ndarray, frames: int, cfg: AnyRainConfig,
     scene = synthesize(uint8_to_tensor(background), frames, cfg, generator)
     out = scene.frames.mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
     p = scene.params
-    on = p.density[0] > 0
-    layers = int(p.layer[on].unique().numel()) if hasattr(p, "layer") else int(on.sum())
-    stats = {
-        "size": list(background.shape[:2]),
-        "layers": layers,
-        "angle_deg": round(float(torch.rad2deg(p.angle[:, 0]).mean()), 2),
-        "length_px": round(float(p.length[:, 0].mean()), 2),
+    stats: dict = {"size": list(background.shape[:2])}
+    if isinstance(p, RealLayerParams):
+        stats.update(clip=p.clip, first_layer=p.start, scale=round(p.scale, 3),
+                     angle_deg=round(p.angle_deg, 2), flip=p.flip, gain=round(p.gain, 3))
+    else:
+        on = p.density[0] > 0
+        stats.update(
+            layers=int(p.layer[on].unique().numel()) if hasattr(p, "layer") else int(on.sum()),
+            angle_deg=round(float(torch.rad2deg(p.angle[:, 0]).mean()), 2),
+            length_px=round(float(p.length[:, 0].mean()), 2))
+    stats |= {
         "rain_coverage": round(float((scene.rain > 0).float().mean()), 4),
         "rain_mean": round(float(scene.rain.mean()), 4),
         "psnr_rainy_vs_clean": round(_psnr(out, background), 2),
@@ -170,7 +176,7 @@ def synthesize_folder(clean_dir: str | Path, out: str | Path, opts: SynthOptions
         raise MemderainError(f"--max-side must be >= 8, got {opts.max_side}")
     if opts.limit is not None and opts.limit < 1:
         raise MemderainError(f"--limit must be >= 1, got {opts.limit}")
-    cfg = rain_config(opts.rain)
+    cfg = rain_config(opts.rain, opts.bank)
     files = list_backgrounds(clean_dir, opts.limit)
     out = Path(out)
     prepare_output(out, opts.overwrite)

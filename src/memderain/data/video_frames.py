@@ -70,8 +70,10 @@ def count_frames(video: str | Path) -> int:
             raise MemderainError(f"cannot read video {video}: {exc}") from exc
 
 
-def iter_frames(video: str | Path):
-    """Yield (index, uint8 HxWx3 RGB) of every decoded frame."""
+def iter_frames(video: str | Path, upright: bool = False):
+    """Yield (index, uint8 HxWx3 RGB) of every decoded frame. ``upright``: turn each frame by
+    the container's display rotation (a phone video stored sideways), as a player shows it;
+    off by default, so frames keep their stored size (what the video writer expects)."""
     import av
 
     with _open(Path(video)) as c:
@@ -79,7 +81,9 @@ def iter_frames(video: str | Path):
         stream.thread_type = "AUTO"
         try:
             for i, frame in enumerate(c.decode(stream)):
-                yield i, frame.to_ndarray(format="rgb24")
+                rgb = frame.to_ndarray(format="rgb24")
+                turn = round((getattr(frame, "rotation", 0) or 0) / 90) % 4 if upright else 0
+                yield i, np.ascontiguousarray(np.rot90(rgb, turn)) if turn else rgb
         except av.FFmpegError as exc:
             raise MemderainError(f"cannot decode video {video}: {exc}") from exc
 

@@ -66,3 +66,57 @@ def rain_preview(clean_files: Sequence[Path], real_files: Sequence[Path], path: 
         real = real_crops(real_files, count, seed, max_side)
         rows += [real[i:i + columns] for i in range(0, len(real), columns)]
     return save_figure(grid_figure(rows), Path(path), overwrite)
+
+
+def layer_preview(clips: dict, lifted: dict, path: str | Path, clean_dir: str | Path | None = None,
+                  seed: int = 0, blend: str = "screen", gain: float = 1.0,
+                  overwrite: bool = False) -> Path:
+    """``memderain rain-layers --preview``: one row per clip, a ``PANEL_PX`` square where its
+    rainiest layer has the most rain: the real frame, the layer (x4 for visibility), the layer
+    put back on the clip's median, and the layer on a clean photo of ``clean_dir`` (seeded)."""
+    from memderain.data.rain_layers import apply_blend
+    from memderain.data.rain_real import cut_layer
+    from memderain.data.scenes import list_images
+
+    rng = np.random.default_rng(seed)
+    cleans = list_images(Path(clean_dir)) if clean_dir else []
+    rows = []
+    for name, clip in clips.items():
+        layers = lifted[name][0]
+        t = int(np.argmax([ly.density for ly in layers]))
+        layer = layers[t].layer
+        h, w = layer.shape
+        side = min(PANEL_PX, h, w)
+        y, x = _densest_window(layer, side)
+        crop = (slice(y, y + side), slice(x, x + side))
+        med = clip.median[crop].astype(np.float32) / 255
+        row = [(clip.frames[t][crop].astype(np.float32) / 255, f"{name}: real frame"),
+               (np.repeat(np.clip(layer[crop] * 4, 0, 1)[..., None], 3, axis=2),
+                f"lifted layer x4 ({layers[t].density:.1%})"),
+               (apply_blend(med, layer[crop][..., None] * gain, blend), "layer on its median")]
+        if cleans:
+            bg = load_background(cleans[int(rng.integers(len(cleans)))], 512)
+            bg = _crop(bg, rng, side).astype(np.float32) / 255
+            cut = cut_layer(layer[crop], (side, side), 1.0, 0.0, False, (0.5, 0.5))
+            row.append((apply_blend(bg, cut[..., None] * gain, blend), "layer on a clean photo"))
+        rows.append([(_pad(a, PANEL_PX), title) for a, title in row])
+    return save_figure(grid_figure(rows), Path(path), overwrite)
+
+
+def _densest_window(layer: np.ndarray, side: int) -> tuple[int, int]:
+    """Top-left corner of the ``side`` square holding the most rain (coarse search)."""
+    h, w = layer.shape
+    step = max(1, side // 4)
+    best, where = -1.0, (0, 0)
+    for y in range(0, h - side + 1, step):
+        for x in range(0, w - side + 1, step):
+            s = float(layer[y:y + side, x:x + side].sum())
+            if s > best:
+                best, where = s, (y, x)
+    return where
+
+
+def _pad(arr: np.ndarray, side: int) -> np.ndarray:
+    out = np.zeros((side, side, 3), np.float32)
+    out[:arr.shape[0], :arr.shape[1]] = arr[:side, :side]
+    return out
