@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from memderain.data.transforms import IMAGE_EXTENSIONS
+from memderain.data.transforms import IMAGE_EXTENSIONS, IMAGE_READ_ERRORS
 from memderain.errors import MemderainError
 
 
@@ -35,7 +35,7 @@ def _frame_size(path: Path) -> tuple[int, int]:
     try:
         with Image.open(path) as img:  # reads the header only
             w, h = img.size
-    except (OSError, ValueError) as exc:
+    except IMAGE_READ_ERRORS as exc:
         raise MemderainError(f"cannot read image {path}: {exc}") from exc
     return h, w
 
@@ -61,7 +61,7 @@ def _background_thumbnail(path: Path) -> np.ndarray:
         with Image.open(path) as img:
             img.draft("L", (4 * _THUMB, 4 * _THUMB))  # JPEG: decode at a reduced size
             grey = np.asarray(img.convert("L"), np.float64)
-    except (OSError, ValueError) as exc:
+    except IMAGE_READ_ERRORS as exc:
         raise MemderainError(f"cannot read image {path}: {exc}") from exc
     h, w = grey.shape
     bh, bw = h // _THUMB, w // _THUMB

@@ -21,6 +21,9 @@ from PIL import Image
 from memderain.errors import MemderainError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# What opening or decoding a bad image file raises. DecompressionBombError (a header claiming
+# more than twice Image.MAX_IMAGE_PIXELS) is no OSError: it must be named.
+IMAGE_READ_ERRORS = (OSError, ValueError, Image.DecompressionBombError)
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -42,7 +45,7 @@ def read_rgb(path, resize: int | tuple[int, int] | None = None, min_side: int | 
     try:
         with Image.open(path) as img:
             arr = pil_to_uint8(img)
-    except (OSError, ValueError) as exc:
+    except IMAGE_READ_ERRORS as exc:
         raise MemderainError(f"cannot read image {path}: {exc}") from exc
     if resize is None and (min_side is None or min(arr.shape[:2]) >= min_side):
         return arr

@@ -35,7 +35,7 @@ import numpy as np
 from PIL import Image
 
 from memderain.data.scenes import list_images
-from memderain.data.transforms import read_rgb
+from memderain.data.transforms import IMAGE_READ_ERRORS, read_rgb
 from memderain.errors import MemderainError
 
 PAIRED_FOLDERS = (("input", "target"), ("inp", "tar"), ("rainy", "clean"), ("lq", "gt"),
@@ -233,8 +233,11 @@ def _didmdn(root: Path, skip_unpaired: bool, rain_side: str = "left", forced: bo
         return None
     pairs, odd = [], []
     for f in sorted(files, key=lambda p: _natural(p.stem)):
-        with Image.open(f) as im:  # header only
-            w, h = im.size
+        try:
+            with Image.open(f) as im:  # header only
+                w, h = im.size
+        except IMAGE_READ_ERRORS as exc:
+            raise MemderainError(f"cannot read image {f}: {exc}") from None
         if w % 2 == 0 and (forced or w == 2 * h):
             pairs.append(Pair(f.stem, f, f, rain_side))
         else:
