@@ -27,6 +27,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from memderain.atomicfile import check_writable
 from memderain.cli.options import add_backend_options, add_device_option
 from memderain.errors import MemderainError
 from memderain.inference.batch import (  # noqa: F401 - re-exported for callers of the CLI module
@@ -132,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"memderain derain: error: {msg}", file=sys.stderr)
         print(f"memderain derain: nothing to do ({len(errors)} error(s))", file=sys.stderr)
         return 1
+    out = Path(args.output)  # checked before the model loads (and before --adapt trains)
+    check_writable(out, folder=not any(job.dst == out for job in jobs), name=f"-o {out}")
     if args.adapt:
         args.weights = str(_adapt_first(args))
     derainer = load_model(args.weights, device=args.device, tile=args.tile, overlap=args.overlap,

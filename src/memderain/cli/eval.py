@@ -131,6 +131,14 @@ def _run_dir(args, dataset: str, method: str) -> Path:
 
 # ----------------------------------------------------------------------------- runs
 def run(args: argparse.Namespace) -> int:
+    from memderain.atomicfile import check_writable
+
+    # the run folder is checked before the data are read and the model runs, not after
+    if args.out is not None:
+        check_writable(args.out, folder=True, name=f"--out {args.out}")
+    else:
+        check_writable("runs/eval", folder=True, name="runs/eval (the default run folder, in "
+                       "the current folder; choose another with --out DIR)")
     if args.real is not None:
         return _run_real(args)
     if args.clip is not None:

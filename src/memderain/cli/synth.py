@@ -53,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
         return run_preview(args)
     if args.out is None:
         raise MemderainError("synth needs OUT (a folder for the scenes) or --preview PNG")
+    from memderain.atomicfile import check_writable
     from memderain.data.synth import SynthOptions, synthesize_folder
+
+    check_writable(args.out, folder=True, name=f"OUT {args.out}")  # before any scene
 
     opts = SynthOptions(frames=args.frames, rain=args.rain, seed=args.seed,
                         max_side=args.max_side or None, limit=args.limit,

@@ -58,6 +58,11 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / cfg.name
     import sys
 
+    from memderain.atomicfile import check_writable
+
+    check_writable(out, folder=True, name=f"--out {out}" if args.out else
+                   f"{out} (the default run folder; choose another with --out DIR)")
+
     from memderain.cli import recorded_command
 
     print(f"memderain train: {cfg.name}: reading {cfg.data.root}"

@@ -210,7 +210,10 @@ def derain_video(
         if max_frames:
             total = min(total, max_frames) if total else max_frames
         with atomic_output(dst, overwrite) as tmp:
-            out = av.open(str(tmp), mode="w")
+            try:
+                out = av.open(str(tmp), mode="w")
+            except (av.error.FFmpegError, OSError) as exc:  # name dst, not the temporary file
+                raise VideoError(f"{dst}: cannot write ({exc.__class__.__name__})") from None
             try:
                 vout = _add_video_stream(out, dst.suffix.lower(), vin, rate, codec, crf)
                 audio = _Audio(out, dst.suffix.lower(), ain)

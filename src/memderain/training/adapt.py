@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from typing import Any
 
 import torch
 
+from memderain.atomicfile import OutputError, check_writable
 from memderain.checkpoint import (
     atomic_torch_save,
     load_checkpoint,
@@ -176,6 +179,7 @@ def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None =
         raise MemderainError(f"-o {out}: adapted weights are a checkpoint; use a .pt name")
     if resume and not state_path.is_file():
         raise MemderainError(f"--resume: no interrupted adaptation at {state_path}")
+    check_writable(out, name=f"-o {out}")  # before minutes of training, not after
     base = Path(weights) if weights is not None else default_weights_path()
     if base is None:
         raise MemderainError("no shipped model in this install; pass --weights CKPT")
@@ -267,12 +271,31 @@ def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None =
                       "config": _cfg_dict(cfg)},
             "base_meta": dict(ckpt.get("meta", {})),
         }
-        atomic_torch_save(make_checkpoint(model, meta), out)
+        _save_result(make_checkpoint(model, meta), out)
         if state_path.exists():
             state_path.unlink()
         return AdaptResult(out, step, elapsed, used, held, values, clip)
     finally:
         torch.set_num_threads(saved_threads)
+
+
+def _save_result(checkpoint: dict, out: Path) -> None:
+    """Write the adapted checkpoint to ``out``; if that fails (the folder became read-only,
+    the disk is full), keep the work in the temporary folder and say where, in one line."""
+    try:
+        atomic_torch_save(checkpoint, out)
+        return
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+    try:
+        fd, kept = tempfile.mkstemp(prefix=f"{out.stem}.", suffix=out.suffix)
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(checkpoint, fh)
+    except OSError as exc:
+        raise OutputError(f"-o {out}: cannot write ({reason}); the adapted weights are lost "
+                          f"(no temporary copy either: {exc.strerror or exc})") from None
+    raise OutputError(f"-o {out}: cannot write ({reason}); the adapted weights are saved in "
+                      f"{kept} instead (move them where you like)")
 
 
 def _cfg_dict(cfg: AdaptConfig) -> dict[str, Any]:
