@@ -181,3 +181,15 @@ def test_adapt_keeps_the_weights_when_the_final_save_fails(capsys, tmp_path, cli
     assert ckpt["meta"]["steps"] == 1 and ckpt["meta"]["adapt"]["frames"] == 4
     base = load_checkpoint(tiny_ckpt)["state_dict"]
     assert any(not torch.equal(v, base[k]) for k, v in ckpt["state_dict"].items())
+
+
+def test_export_refuses_an_extension_of_another_format(capsys, tmp_path, tiny_ckpt):
+    for fmt, name in (("onnx", "m.txt"), ("onnx", "m.pt"), ("torchscript", "m.onnx"),
+                      ("torchscript", "m")):
+        line = one_line_error(capsys, ["export", "--format", fmt, "--weights", tiny_ckpt,
+                                       "-o", tmp_path / name])
+        assert f"-o {tmp_path / name}: --format {fmt} writes a" in line, line
+    assert not [p for p in tmp_path.iterdir() if p.is_file()]
+    assert main(["export", "--format", "torchscript", "--weights", str(tiny_ckpt), "-o",
+                 str(tmp_path / "m.ts")]) == 0
+    assert torch.jit.load(str(tmp_path / "m.ts"))(torch.rand(1, 3, 8, 8)).shape == (1, 3, 8, 8)

@@ -15,13 +15,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from memderain.atomicfile import atomic_output
+from memderain.atomicfile import atomic_output, check_writable
 from memderain.checkpoint import model_from_checkpoint
 from memderain.errors import MemderainError
 from memderain.model.derainer import SIZE_MULTIPLE, MemDerain
 from memderain.weights import default_weights_path
 
 FORMATS = ("onnx", "torchscript")
+SUFFIXES = {"onnx": (".onnx",), "torchscript": (".pt", ".pth", ".ts")}  # what -o may end in
 ONNX_OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "image", "derained"
 
@@ -114,6 +115,22 @@ def load_for_export(weights: str | Path | None = None) -> tuple[ExportWrapper, P
     return ExportWrapper(model).eval(), path
 
 
+def check_export_path(out: str | Path, fmt: str, overwrite: bool = False) -> Path:
+    """Refuse, in one line and before any work, an unknown format, an output whose extension
+    names another format (``m.txt`` holding ONNX), an existing file without ``overwrite``
+    and a place where no file can be written."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown --format {fmt!r}; choose from {', '.join(FORMATS)}")
+    out = Path(out)
+    if out.suffix.lower() not in SUFFIXES[fmt]:
+        raise ExportError(f"-o {out}: --format {fmt} writes a {' or '.join(SUFFIXES[fmt])} "
+                          f"file, not {out.suffix or '(no extension)'!r}")
+    if out.exists() and not overwrite:
+        raise ExportError(f"{out} exists; pass --overwrite to replace it")
+    check_writable(out, name=f"-o {out}")
+    return out
+
+
 def export_model(
     wrapper: ExportWrapper,
     out: str | Path,
@@ -123,9 +140,7 @@ def export_model(
     overwrite: bool = False,
 ) -> Path:
     """Write ``wrapper`` as ONNX (opset 17, dynamic N/H/W) or TorchScript (traced) to ``out``."""
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown --format {fmt!r}; choose from {', '.join(FORMATS)}")
-    out = Path(out)
+    out = check_export_path(out, fmt, overwrite)
     example = torch.rand(1, 3, *example_size, generator=torch.Generator().manual_seed(0))
     wrapper = wrapper.eval()
     with atomic_output(out, overwrite) as tmp, torch.no_grad(), warnings.catch_warnings():

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from memderain.export import FORMATS, INPUT_NAME, OUTPUT_NAME, export_model, load_for_export
+from memderain.export import (
+    FORMATS,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    SUFFIXES,
+    check_export_path,
+    export_model,
+    load_for_export,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,12 +24,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--format", choices=FORMATS, required=True, help="output format")
     p.add_argument("--weights", help="checkpoint to export (default: the shipped model)")
-    p.add_argument("-o", "--output", required=True, help="file to write (.onnx or .pt)")
+    p.add_argument("-o", "--output", required=True,
+                   help="file to write: " + "; ".join(f"{f} {' / '.join(s)}"
+                                                      for f, s in SUFFIXES.items()))
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_export_path(args.output, args.format, args.overwrite)  # before loading anything
     wrapper, weights = load_for_export(args.weights)
     out = export_model(wrapper, args.output, args.format, overwrite=args.overwrite)
     print(f"wrote {args.format} model of {weights} to {out}")
