@@ -375,3 +375,105 @@ def test_each_subcommand_parses_alone_and_derain_starts_without_training_modules
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True).stdout.strip()
     assert out == "[]"
+
+
+def _noise(path, size=(16, 16), seed=0):
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_in_place_suffix_rerun_skips_its_own_outputs(capsys, tmp_path, ckpt):
+    """Issue 33.1: `derain photos -o photos --suffix _d`, run again, must not de-rain x_d.png
+    into x_d_d.png: a file named as another input's output is an earlier output."""
+    d = tmp_path / "photos"
+    d.mkdir()
+    _noise(d / "a.png")
+    _noise(d / "b.jpg", seed=1)
+    args = (d, "-o", d, "--suffix", "_d", "--weights", ckpt)
+    code, out, err = _run(capsys, *args)
+    assert code == 0 and "derained 2 file(s)" in out, err
+    assert sorted(p.name for p in d.iterdir()) == ["a.png", "a_d.png", "b.jpg", "b_d.jpg"]
+    before = _snapshot(d)
+    for extra in ((), ("--overwrite",)):
+        code, out, err = _run(capsys, *args, *extra)
+        assert code == 0, err
+        assert "2 earlier output(s) not taken as inputs" in out, out
+        assert "is an input file" not in err and "failed" not in out
+        assert sorted(p.name for p in d.iterdir()) == ["a.png", "a_d.png", "b.jpg", "b_d.jpg"]
+    assert "2 skipped (output exists)" not in out and "derained 2 file(s)" in out  # --overwrite
+    assert {p: b for p, b in _snapshot(d).items() if "_d" not in p.name} == {
+        p: b for p, b in before.items() if "_d" not in p.name}  # inputs untouched
+    # only a name with its original beside it is an earlier output: c_d.png alone is a photo
+    _noise(d / "c_d.png", seed=2)
+    code, out, err = _run(capsys, *args)
+    assert code == 0 and "derained 1 file(s)" in out and (d / "c_d_d.png").is_file(), err
+
+
+def test_animated_gif_to_another_format_is_refused_before_work(capsys, tmp_path, ckpt):
+    """Issue 33.5: an animated GIF with -o r.mp4 / r.png / r.webp used to get GIF data in
+    that file; now refused in one line. A one-frame GIF is an image: written as -o names."""
+    rng = np.random.default_rng(3)
+    frames = [Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+              for _ in range(3)]
+    anim = tmp_path / "rain.gif"
+    frames[0].save(anim, save_all=True, append_images=frames[1:], duration=50, loop=0)
+    for name in ("r.mp4", "r.png", "r.webp"):
+        code, _, err = _run(capsys, anim, "-o", tmp_path / name, "--weights", ckpt)
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert "animated GIF" in err and ".gif" in err and not (tmp_path / name).exists()
+    with pytest.raises(MemderainError, match="animated GIF"):
+        load_model(ckpt, backend="torch").derain_path(anim, tmp_path / "r.png")
+    still = tmp_path / "still.gif"
+    frames[0].save(still)
+    code, _, err = _run(capsys, still, "-o", tmp_path / "still.png", "--weights", ckpt,
+                        "--backend", "torch")
+    assert code == 0, err
+    with Image.open(tmp_path / "still.png") as im, Image.open(still) as src:
+        assert im.format == "PNG"
+        want = load_model(ckpt, backend="torch").derain(np.asarray(src.convert("RGB")))
+        assert np.abs(np.asarray(im.convert("RGB"), np.int16) - want).max() <= 1
+    # a photo as a video file and a video as a photo: refused before the model loads
+    (tmp_path / "clip.mp4").write_bytes(b"not read: refused by its name first")
+    for src, dst in ((still, "x.mp4"), (tmp_path / "clip.mp4", "x.png")):
+        code, _, err = _run(capsys, src, "-o", tmp_path / dst, "--weights", tmp_path / "no.pt")
+        assert code == 1 and f"-o {tmp_path / dst}:" in err and "no.pt" not in err, err
+
+
+def test_several_inputs_with_a_file_name_for_o_are_refused(capsys, tmp_path, photos, ckpt):
+    """Issue 33.8: `derain a.png b.png -o two.png` made a folder named two.png."""
+    for inputs in ((photos / "rgb.png", photos / "grey.png"), (photos,),
+                   (str(photos / "*.png"),)):
+        code, _, err = _run(capsys, *inputs, "-o", tmp_path / "two.png", "--weights", ckpt)
+        assert code == 1 and "need an output folder" in err, err
+        assert len(err.strip().splitlines()) == 1 and not (tmp_path / "two.png").exists()
+    (tmp_path / "odd.png").mkdir()  # a folder that exists is a folder, whatever its name
+    code, _, err = _run(capsys, photos / "rgb.png", photos / "grey.png", "-o",
+                        tmp_path / "odd.png", "--weights", ckpt)
+    assert code == 0 and (tmp_path / "odd.png" / "rgb.png").is_file(), err
+
+
+def test_recursive_hint_only_when_sub_folders_hold_images(capsys, tmp_path, ckpt):
+    """Issue 33.9: an empty folder, or one holding only a .txt, suggested --recursive."""
+    hint = "no image files in this folder (its sub-folders have some: add --recursive)"
+    empty, text, nested = tmp_path / "empty", tmp_path / "text", tmp_path / "nested"
+    for d in (empty, text / "sub", nested / "sub"):
+        d.mkdir(parents=True)
+    (text / "notes.txt").write_text("no image\n")
+    (text / "sub" / "more.txt").write_text("no image either\n")
+    _noise(nested / "sub" / "deep.png")
+    for folder, want in ((empty, "empty folder"), (text, "no image or video files"),
+                         (nested, hint)):
+        code, _, err = _run(capsys, folder, "-o", tmp_path / "out", "--weights", ckpt)
+        assert code == 1 and f"{folder}: {want}" in err, err
+        assert ("--recursive" in err) == (folder == nested), err
+
+
+def test_adapt_on_a_photo_says_a_photo_is_not_a_clip(capsys, tmp_path, photos, ckpt):
+    """Issue 33.9: `derain photo.png --adapt` said "needs exactly one INPUT" for one INPUT."""
+    code, _, err = _run(capsys, photos / "rgb.png", "-o", tmp_path / "o", "--adapt")
+    assert code == 1 and "rgb.png: a photo is not a clip; --adapt needs" in err, err
+    assert "exactly one" not in err
+    code, _, err = _run(capsys, photos / "rgb.png", photos / "grey.png", "-o", tmp_path / "o",
+                        "--adapt")
+    assert code == 1 and "--adapt needs exactly one INPUT" in err and "got 2" in err, err

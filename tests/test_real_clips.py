@@ -269,7 +269,7 @@ def test_derain_adapt_adapts_then_derains_the_frames(tmp_path, capsys):
     written = sorted(p.name for p in out.iterdir() if p.suffix == ".png")
     assert written == [f"f{i:03d}.png" for i in range(4)]
     assert main(["derain", str(folder / "f000.png"), "-o", str(out), "--adapt"]) == 1
-    assert "--adapt needs exactly one INPUT" in capsys.readouterr().err
+    assert "f000.png: a photo is not a clip; --adapt needs" in capsys.readouterr().err
 
 
 def test_adapt_option_constants_match_the_config():

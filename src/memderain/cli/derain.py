@@ -1,9 +1,11 @@
 """`memderain derain INPUT... -o OUT`: de-rain images, animated GIFs and videos (files,
 folders and glob patterns).
 
-* One input file and ``-o`` with an image extension: write exactly that file.
+* One input file and ``-o`` with an image extension: write exactly that file, in that format
+  (an animated GIF stays a GIF, a video a video: another extension is refused).
 * Otherwise ``-o`` is a folder; each output keeps its input's name (plus ``--suffix``) and
   extension, hence its format. ``--recursive`` walks sub-folders and mirrors their structure.
+  An unwritable ``-o`` is refused before the model loads.
 * Folders and glob patterns (quoted patterns are expanded here) select files with image (and
   video) extensions; files named explicitly are always tried. Patterns: ``*`` and ``?``
   match within one folder; ``**`` matches any depth and needs --recursive (outputs then keep
@@ -14,7 +16,8 @@ folders and glob patterns).
   skipped and counted in the summary (exit 0), so an interrupted batch resumes by re-running.
   The summary counts files in the folders that are not images or videos.
 * Files inside the output folder are never taken as inputs (a second run over a folder that
-  holds its own output folder does not de-rain its outputs again). Inputs are never
+  holds its own output folder does not de-rain its outputs again); in place with ``--suffix
+  _d``, ``x_d.png`` beside ``x.png`` is an earlier output, not an input. Inputs are never
   overwritten; existing outputs only with ``--overwrite``. Files are written atomically.
 
 The same from Python: ``memderain.load_model().derain_path(INPUTS, OUT)``
@@ -106,11 +109,13 @@ def _adapt_first(args: argparse.Namespace) -> Path:
     """``--adapt``: adapt the model on the single clip INPUT; returns the adapted weights."""
     from memderain.cli.adapt import adapt_config, run_adapt
 
-    if len(args.inputs) != 1 or not (Path(args.inputs[0]).is_dir()
-                                     or Path(args.inputs[0]).suffix.lower() in VIDEO_EXTENSIONS):
-        raise MemderainError("--adapt needs exactly one INPUT: a static-camera video or a "
-                             "folder of its frames")
+    if len(args.inputs) != 1:
+        raise MemderainError(f"--adapt needs exactly one INPUT (a static-camera video or a "
+                             f"folder of its frames), got {len(args.inputs)}")
     src = Path(args.inputs[0])
+    if not (src.is_dir() or src.suffix.lower() in VIDEO_EXTENSIONS):
+        raise MemderainError(f"{src}: a photo is not a clip; --adapt needs a static-camera "
+                             "video or a folder of its frames")
     out_dir = Path(args.output)
     if out_dir.suffix and not src.is_dir():  # -o names the output video: weights beside it
         out_dir = out_dir.parent

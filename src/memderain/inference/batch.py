@@ -3,15 +3,18 @@ of ``memderain derain`` (the CLI is a thin layer over :func:`derain_paths`).
 
 Rules:
 
-* One input file and an ``output`` with an image/video extension: write exactly that file.
-  Otherwise ``output`` is a folder; each output keeps its input's name (plus ``suffix``) and
-  extension, hence its format; ``recursive`` walks sub-folders and mirrors their structure.
+* One input file and an ``output`` with an image/video extension: write exactly that file, in
+  the format the extension names (an animated GIF only as .gif, a video only as a video:
+  refused before work otherwise). Otherwise ``output`` is a folder (a media extension is
+  refused); each output keeps its input's name (plus ``suffix``) and extension, hence its
+  format; ``recursive`` walks sub-folders and mirrors their structure.
 * Folders and glob patterns select files with image (and video) extensions; files named
   explicitly are always tried. In patterns ``*`` and ``?`` match within one folder; ``**``
   matches any depth and needs ``recursive``.
 * Inputs are never overwritten; existing outputs are skipped (counted, not a failure) unless
   ``overwrite``; two inputs that would write one output are refused; files inside the output
-  folder are never taken as inputs. Files are written atomically.
+  folder are never taken as inputs, nor inputs named as another input's output (``x_d.png``
+  beside ``x.png`` with ``suffix="_d"``: an earlier run in place). Files are written atomically.
 * A bad file gives one line naming it; the rest of the batch still runs.
 """
 
@@ -26,6 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from PIL import Image
 from tqdm import tqdm
 
 from memderain.errors import MemderainError
@@ -55,6 +59,7 @@ class Scan:
     errors: list[str]
     not_media: int = 0  # files in scanned folders without an image / video extension
     in_output: int = 0  # media files inside the output folder (never inputs)
+    earlier_outputs: int = 0  # files named as another input's output (x_d.png beside x.png)
 
 
 def _link_problem(path: Path) -> str | None:
@@ -115,6 +120,18 @@ def _scan_folder(folder: Path, recursive: bool, scan: Scan, out_dir: str | None)
     return added
 
 
+def _why_nothing(folder: Path, recursive: bool) -> str:
+    """Why a folder gave no input; suggests --recursive only when sub-folders hold media."""
+    if not any(p for p in folder.iterdir() if not p.name.startswith(".")):
+        return "empty folder"
+    if not recursive:
+        for p in folder.rglob("*"):
+            rel = p.relative_to(folder).parts
+            if len(rel) > 1 and not any(part.startswith(".") for part in rel) and _is_media(p):
+                return "no image files in this folder (its sub-folders have some: add --recursive)"
+    return "no image or video files in this folder"
+
+
 def _glob_base(pattern: str) -> Path:
     """The folder part of a pattern before its first wildcard ('a/b/*/c.png' -> 'a/b')."""
     parts = []
@@ -134,10 +151,7 @@ def expand_inputs(inputs: list[str], recursive: bool, output: str | None = None)
         path = Path(arg)
         if path.is_dir():
             if not _scan_folder(path, recursive, scan, out_dir):
-                scan.errors.append(
-                    f"{arg}: no image files in this folder"
-                    + ("" if recursive else " (use --recursive for sub-folders)")
-                )
+                scan.errors.append(f"{arg}: {_why_nothing(path, recursive)}")
         elif path.is_file():
             scan.found.append((path, Path(path.name)))
         elif problem := _link_problem(path):
@@ -173,12 +187,36 @@ def _output_name(rel: Path, suffix: str) -> Path:
     return rel.with_name(rel.stem + suffix + ext)
 
 
+def _is_animated_gif(path: Path) -> bool:
+    try:
+        with Image.open(path) as im:
+            return im.format == "GIF" and getattr(im, "n_frames", 1) > 1
+    except Exception:  # noqa: BLE001 - an unreadable file gets its one line when it is read
+        return False
+
+
+def output_kind_problem(src: Path, dst: Path) -> str | None:
+    """Why ``src`` cannot be written as the file ``dst`` names (a video as .png, an animated
+    GIF as .mp4...), or None. Outputs are written in the format their extension names."""
+    s, d = src.suffix.lower(), dst.suffix.lower()
+    if s in GIF_EXTENSIONS and d not in GIF_EXTENSIONS and _is_animated_gif(src):
+        return (f"-o {dst}: {src} is an animated GIF and is written as one; name the "
+                f"output .gif")
+    if s in VIDEO_EXTENSIONS and d not in VIDEO_EXTENSIONS:
+        return (f"-o {dst}: a video is written as a video; name the output "
+                f"{' / '.join(VIDEO_EXTENSIONS)}")
+    if s not in VIDEO_EXTENSIONS and d in VIDEO_EXTENSIONS:
+        return f"-o {dst}: {src} is an image, not a video; name the output .png, .jpg..."
+    return None
+
+
 def plan_jobs(
     inputs: list[str], output: str, recursive: bool = False, suffix: str = ""
 ) -> tuple[list[Job], list[str], Scan]:
     """Pair every input file with its output path. Returns (jobs, one-line errors, scan)."""
     scan = expand_inputs(inputs, recursive, output)
-    sources, errors = scan.found, scan.errors
+    errors = scan.errors
+    sources = list(dict.fromkeys(scan.found))  # drop exact duplicates, keep order
     out = Path(output)
     single = (
         len(inputs) == 1
@@ -190,13 +228,28 @@ def plan_jobs(
         raise MemderainError(
             f"-o {output}: is an existing file; with these inputs -o must be a folder"
         )
-    input_keys = {os.path.realpath(src) for src, _ in sources}
+    if (not single and not out.is_dir() and out.suffix.lower() in MEDIA_EXTENSIONS
+            and (len(inputs) > 1 or Path(inputs[0]).is_dir() or glob.has_magic(inputs[0]))):
+        raise MemderainError(f"-o {output}: several inputs (or a folder, or a pattern) need "
+                             f"an output folder, not a {out.suffix} file name")
+    if single and sources and (problem := output_kind_problem(sources[0][0], out)):
+        raise MemderainError(problem)
+    planned = [(src, out if single else out / _output_name(rel, suffix)) for src, rel in sources]
+    # an input that is another input's output is the output of an earlier run in place
+    # (`-o photos --suffix _d` over photos/: x_d.png beside x.png): not an input
+    made_from: dict[str, set[str]] = {}
+    for src, dst in planned:
+        made_from.setdefault(os.path.realpath(dst), set()).add(os.path.realpath(src))
+    earlier = {k for src, _ in planned
+               if made_from.get(k := os.path.realpath(src), set()) - {k}}
+    input_keys = {os.path.realpath(src) for src, _ in planned} - earlier
     jobs: list[Job] = []
     claimed: dict[str, Path] = {}
-    for src, rel in dict.fromkeys(sources):  # drop exact duplicates, keep order
-        dst = out if single else out / _output_name(rel, suffix)
+    for src, dst in planned:
         key = os.path.realpath(dst)
-        if key in input_keys or (dst.exists() and os.path.samefile(src, dst)):
+        if os.path.realpath(src) in earlier:
+            scan.earlier_outputs += 1
+        elif key in input_keys or (dst.exists() and os.path.samefile(src, dst)):
             errors.append(
                 f"{src}: output {dst} is an input file; refusing to overwrite inputs "
                 "(choose another -o or a --suffix)"
@@ -226,14 +279,21 @@ def derain_video_file(
                file=sys.stderr)
 
 
+def _gif_to_gif(src: Path, dst: Path) -> bool:
+    return src.suffix.lower() in GIF_EXTENSIONS and dst.suffix.lower() in GIF_EXTENSIONS
+
+
 def derain_file(
     derainer, src: Path, dst: Path, *, overwrite: bool = False, tile: int | None = None
 ) -> None:
-    """De-rain one file into ``dst`` (image, or video via :func:`derain_video_file`)."""
+    """De-rain one file into ``dst`` (image, or video via :func:`derain_video_file`), in the
+    format ``dst``'s extension names (:func:`output_kind_problem` says what cannot be)."""
+    if problem := output_kind_problem(src, dst):
+        raise MemderainError(problem)
     if src.suffix.lower() in VIDEO_EXTENSIONS:
         derain_video_file(derainer, src, dst, overwrite=overwrite, tile=tile)
         return
-    if src.suffix.lower() in GIF_EXTENSIONS:
+    if _gif_to_gif(src, dst):  # animated: frame by frame; a still GIF as .png is an image
         from memderain.inference.animated import derain_gif
 
         derain_gif(derainer, src, dst, overwrite=overwrite, tile=tile)
@@ -259,6 +319,7 @@ class BatchResult:
     failed: list[str] = field(default_factory=list)  # one line each, naming the file
     not_media: int = 0  # files in scanned folders without an image / video extension
     in_output: int = 0  # media files inside the output folder, not taken as inputs
+    earlier_outputs: int = 0  # inputs named as another input's output, not taken as inputs
 
     @property
     def ok(self) -> bool:
@@ -270,7 +331,9 @@ class BatchResult:
                 + (f"; {len(self.failed)} failed" if self.failed else "")
                 + (f"; {self.not_media} non-image file(s) passed over" if self.not_media else "")
                 + (f"; {self.in_output} file(s) inside the output folder not taken as inputs"
-                   if self.in_output else ""))
+                   if self.in_output else "")
+                + (f"; {self.earlier_outputs} earlier output(s) not taken as inputs"
+                   if self.earlier_outputs else ""))
 
 
 def derain_paths(derainer, inputs: str | Path | Sequence[str | Path], output: str | Path, *,
@@ -295,7 +358,8 @@ def run_jobs(derainer, jobs: list[Job], errors: list[str], scan: Scan, *,
              report: Callable[[str], None] | None = None) -> BatchResult:
     """Run what :func:`plan_jobs` planned (its ``jobs, errors, scan``); see
     :func:`derain_paths`."""
-    res = BatchResult(failed=list(errors), not_media=scan.not_media, in_output=scan.in_output)
+    res = BatchResult(failed=list(errors), not_media=scan.not_media, in_output=scan.in_output,
+                      earlier_outputs=scan.earlier_outputs)
     say = report or (lambda line: None)
     for msg in errors:
         say(f"error: {msg}")
@@ -306,7 +370,8 @@ def run_jobs(derainer, jobs: list[Job], errors: list[str], scan: Scan, *,
         return i < len(jobs) and (overwrite or not jobs[i].dst.exists())
 
     def still(job: Job) -> bool:  # still images go through the overlapped path
-        return job.src.suffix.lower() not in VIDEO_EXTENSIONS + GIF_EXTENSIONS
+        return job.src.suffix.lower() not in VIDEO_EXTENSIONS and not _gif_to_gif(job.src,
+                                                                                 job.dst)
 
     def settle(keep: int) -> None:  # record finished writes in order; wait while > keep
         while writes and (len(writes) > keep or writes[0][1].done()):
