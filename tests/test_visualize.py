@@ -197,3 +197,23 @@ def test_cli_grid(model, image_file, tmp_path):
     (peer / img.name).unlink()
     assert main(["visualize", "grid", str(img), "--peer", str(peer), *base,
                  "--overwrite"]) == 1  # no peer output for the image: one-line error
+
+
+def test_cli_grid_takes_a_png_path_as_the_file(model, image_file, tmp_path, capsys):
+    """Issue 33.8: `visualize grid ... -o figs/grid.png` wrote figs/grid.png/grid.png."""
+    ckpt = save_checkpoint(tmp_path / "tiny.pt", model)
+    target = tmp_path / "figs" / "mine.png"
+    argv = ["visualize", "grid", str(image_file), "--weights", str(ckpt)]
+    assert main([*argv, "-o", str(target)]) == 0
+    assert target.is_file() and png_size(target) == (3 * PANEL_PX, PANEL_PX + TITLE_PX)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["mine.png"]
+    capsys.readouterr()
+    for extra in (["-o", str(tmp_path / "two.png"), "--name", "x.png"],
+                  ["-o", str(tmp_path / "grid.jpg")]):
+        assert main([*argv, *extra]) == 1
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert main(["visualize", "memory", str(image_file), "--weights", str(ckpt), "-o",
+                 str(tmp_path / "maps.png")]) == 1
+    assert "name a folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["figs", "tiny.pt",
+                                                                  image_file.name])

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from memderain.atomicfile import check_writable
 from memderain.checkpoint import model_from_checkpoint
 from memderain.cli.options import add_device_option
 from memderain.errors import MemderainError
+from memderain.inference.io import IMAGE_EXTENSIONS
 from memderain.weights import default_weights_path
 
 
@@ -18,9 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("visualize", help="write PNG figures of memory read maps, features, t-SNE")
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
 
-    def common(q: argparse.ArgumentParser) -> None:
+    def common(q: argparse.ArgumentParser, output: str = "folder for the PNG files") -> None:
         q.add_argument("--weights", help="checkpoint (default: the shipped model)")
-        q.add_argument("-o", "--output-dir", required=True, help="folder for the PNG files")
+        q.add_argument("-o", "--output-dir", required=True, help=output)
         q.add_argument("--max-side", type=int, default=512,
                        help="downscale larger images to this longest side first (default 512)")
         q.add_argument("--overwrite", action="store_true", help="replace existing PNG files")
@@ -51,9 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--peer", metavar="DIR", help="folder of another method's outputs with the "
                    "same file names as the images: adds a column beside ours")
     g.add_argument("--peer-label", default="peer", help="title of the --peer column")
-    g.add_argument("--name", default="grid.png", help="file name in --output-dir (grid.png)")
+    g.add_argument("--name", help="file name in the -o folder (default grid.png)")
     add_device_option(g)
-    common(g)
+    common(g, "the PNG file to write (FILE.png), or a folder for --name (default grid.png)")
     p.set_defaults(func=run)
 
 
@@ -91,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output_dir)
     if args.kind == "grid":
         return run_grid(args, out)
+    if out.suffix.lower() in IMAGE_EXTENSIONS and not out.is_dir():
+        raise MemderainError(f"-o {out}: visualize {args.kind} writes its PNG files into a "
+                             "folder; name a folder")
     model = load_model(args.weights)
     if args.kind == "memory":
         res = vis.plot_read_maps(model, load_image01(args.image, args.max_side), out,
@@ -121,8 +126,18 @@ def run_grid(args: argparse.Namespace, out: Path) -> int:
     if args.clean and len(args.clean) != len(args.images):
         raise MemderainError(f"--clean lists {len(args.clean)} files for {len(args.images)} "
                              "images; give one per image, in the same order")
-    if not args.name.lower().endswith(".png"):
+    if out.suffix.lower() in IMAGE_EXTENSIONS and not out.is_dir():  # -o figs/grid.png: the file
+        if out.suffix.lower() != ".png":
+            raise MemderainError(f"-o {out}: the grid is a PNG file; name it .png")
+        if args.name:
+            raise MemderainError(f"-o {out} names the file already; leave out --name "
+                                 f"{args.name}")
+        target = out
+    else:
+        target = out / (args.name or "grid.png")
+    if target.suffix.lower() != ".png":
         raise MemderainError(f"--name must end in .png, got {args.name!r}")
+    check_writable(target, name=f"-o {out}")  # before the images are read and de-rained
     images = [(f"{Path(p).parent.name}/{Path(p).stem}", load_image01(p, args.max_side))
               for p in args.images]
     clean = [load_image01(p, args.max_side) for p in args.clean] if args.clean else None
@@ -143,8 +158,8 @@ def run_grid(args: argparse.Namespace, out: Path) -> int:
                 y = torch.nn.functional.interpolate(y[None], size=x.shape[1:], mode="bilinear",
                                                     antialias=True, align_corners=False)[0]
             peer.append(y)
-    out.mkdir(parents=True, exist_ok=True)
-    target = derain_grid(Derainer(path, device=args.device), images, out / args.name, clean,
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target = derain_grid(Derainer(path, device=args.device), images, target, clean,
                          overwrite=args.overwrite, peer=peer, peer_label=args.peer_label)
     print(f"wrote {target} ({len(images)} rows)")
     return 0
