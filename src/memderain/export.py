@@ -17,12 +17,12 @@ from torch import nn
 
 from memderain.atomicfile import atomic_output, check_writable
 from memderain.checkpoint import model_from_checkpoint
+from memderain.choices import EXPORT_FORMATS as FORMATS
+from memderain.choices import EXPORT_SUFFIXES as SUFFIXES
 from memderain.errors import MemderainError
 from memderain.model.derainer import SIZE_MULTIPLE, MemDerain
 from memderain.weights import default_weights_path
 
-FORMATS = ("onnx", "torchscript")
-SUFFIXES = {"onnx": (".onnx",), "torchscript": (".pt", ".pth", ".ts")}  # what -o may end in
 ONNX_OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "image", "derained"
 

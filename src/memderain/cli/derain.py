@@ -30,22 +30,26 @@ import argparse
 import sys
 from pathlib import Path
 
-from memderain.atomicfile import check_writable
+from memderain.choices import DEFAULT_OVERLAP, VIDEO_EXTENSIONS
 from memderain.cli.options import add_backend_options, add_device_option
 from memderain.errors import MemderainError
-from memderain.inference.batch import (  # noqa: F401 - re-exported for callers of the CLI module
-    MEDIA_EXTENSIONS,
-    Job,
-    derain_file,
-    derain_paths,
-    derain_video_file,
-    expand_inputs,
-    plan_jobs,
-    run_jobs,
-)
-from memderain.inference.predictor import load_model
-from memderain.inference.tiling import DEFAULT_OVERLAP
-from memderain.inference.video import VIDEO_EXTENSIONS
+
+# Names this module re-exports for its callers, imported on first use (PEP 562) so that
+# `memderain derain --help` does not import torch.
+_BATCH_NAMES = ("MEDIA_EXTENSIONS", "Job", "derain_file", "derain_paths", "derain_video_file",
+                "expand_inputs", "plan_jobs", "run_jobs")
+
+
+def __getattr__(name: str):
+    if name in _BATCH_NAMES:
+        from memderain.inference import batch
+
+        return getattr(batch, name)
+    if name == "load_model":
+        from memderain.inference.predictor import load_model
+
+        return load_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -128,6 +132,10 @@ def _adapt_first(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from memderain.atomicfile import check_writable
+    from memderain.inference.batch import plan_jobs, run_jobs
+    from memderain.inference.predictor import load_model
+
     if args.overlap < 0:
         raise MemderainError(f"--overlap must be >= 0, got {args.overlap}")
     if args.tile is not None and args.tile < 0:

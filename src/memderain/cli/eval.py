@@ -17,22 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
+from memderain.choices import ALL_METRICS, LAYOUT_NAMES, STANDARD_METRICS, TRIVIAL_FILTER_NAMES
 from memderain.cli.options import add_backend_options, add_clip_options, add_device_option
 from memderain.errors import MemderainError
-from memderain.evaluation.benchmarks import LAYOUTS, open_benchmark
-from memderain.evaluation.metrics import ALL_METRICS, STANDARD_METRICS
-from memderain.evaluation.runner import (
-    CONVENTIONS,
-    NIQE_CONVENTION,
-    base_summary,
-    evaluate_benchmark,
-    evaluate_real,
-    write_csv,
-    write_summary,
-)
-from memderain.evaluation.trivial import TRIVIAL_FILTERS
 
 METRIC_SETS = {"standard": STANDARD_METRICS, "all": ALL_METRICS}
 LABELS = {"psnr_y": "PSNR (Y)", "ssim_y": "SSIM (Y)", "psnr_rgb": "PSNR (RGB)",
@@ -59,13 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(paper Table III; use --metrics all for VIF and FSIM)")
     p.add_argument("--clean", type=Path, help="with --video: clean video or folder of frames")
     p.add_argument("--weights", type=Path, help="checkpoint (default: the shipped model)")
-    p.add_argument("--baseline", choices=["identity", *TRIVIAL_FILTERS],
+    p.add_argument("--baseline", choices=["identity", *TRIVIAL_FILTER_NAMES],
                    help="evaluate a baseline instead of a model: the rainy input itself "
                         "(identity) or a 3x3 median / minimum / opening filter of it")
     p.add_argument("--out", type=Path, help="run folder (default: runs/eval/DATASET-METHOD)")
     p.add_argument("--name", help="method name in reports (default: checkpoint name / baseline)")
     p.add_argument("--dataset", help="data set name in reports (default: the folder name)")
-    p.add_argument("--layout", default="auto", choices=["auto", *LAYOUTS],
+    p.add_argument("--layout", default="auto", choices=["auto", *LAYOUT_NAMES],
                    help="benchmark layout (default: detect)")
     p.add_argument("--rain-side", default="left", choices=["left", "right"],
                    help="rainy half of DID-MDN side-by-side images (default: left)")
@@ -100,7 +87,10 @@ def load_derain(weights: Path | None, device: str | None, tile: int | None,
                              "or --baseline identity to score the rainy input")
     if not Path(path).is_file():
         raise MemderainError(f"checkpoint not found: {path}")
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     derainer = memderain.load_model(path, device=device, backend=backend, precision=precision)
     return (lambda rgb: derainer.derain(rgb, tile=tile)), Path(path)
 
@@ -109,6 +99,8 @@ def _method_and_model(args) -> tuple[str, object, Path | None]:
     if args.baseline:
         if args.weights:
             raise MemderainError(f"--baseline {args.baseline} and --weights exclude each other")
+        from memderain.evaluation.trivial import TRIVIAL_FILTERS
+
         return args.name or args.baseline, TRIVIAL_FILTERS.get(args.baseline), None
     derain, path = load_derain(args.weights, args.device, args.tile, args.backend,
                                args.precision)
@@ -149,6 +141,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_paired(args) -> int:
+    from memderain.evaluation.benchmarks import open_benchmark
+    from memderain.evaluation.runner import (
+        CONVENTIONS,
+        base_summary,
+        evaluate_benchmark,
+        write_csv,
+        write_summary,
+    )
+
     bench = open_benchmark(args.data, args.layout, rain_side=args.rain_side,
                            frames_per_scene=args.frames_per_scene,
                            skip_unpaired=args.skip_unpaired)
@@ -187,6 +188,13 @@ def _print_gain_table(metrics, mean, input_mean) -> None:
 def _run_real(args) -> int:
     from memderain.data.scenes import list_images
     from memderain.data.transforms import read_rgb
+    from memderain.evaluation.runner import (
+        NIQE_CONVENTION,
+        base_summary,
+        evaluate_real,
+        write_csv,
+        write_summary,
+    )
 
     if not args.real.is_dir():
         raise MemderainError(f"folder not found: {args.real}")
@@ -218,6 +226,7 @@ def _run_real(args) -> int:
 
 
 def _run_video(args) -> int:
+    from memderain.evaluation.runner import CONVENTIONS, base_summary, write_csv, write_summary
     from memderain.evaluation.video import evaluate_video
 
     if not (args.video and args.clean):
@@ -253,6 +262,8 @@ def _run_video(args) -> int:
 def _run_clip(args) -> int:
     from memderain.data.static_clip import load_static_clip
     from memderain.evaluation.clip_score import format_table, score_subsets
+    from memderain.evaluation.runner import base_summary, write_summary
+    from memderain.evaluation.trivial import TRIVIAL_FILTERS
 
     if args.video or args.clean:
         raise MemderainError("--clip is scored against its own temporal median; "

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from memderain.export import (
-    FORMATS,
-    INPUT_NAME,
-    OUTPUT_NAME,
-    SUFFIXES,
-    check_export_path,
-    export_model,
-    load_for_export,
-)
+from memderain.choices import EXPORT_FORMATS as FORMATS
+from memderain.choices import EXPORT_SUFFIXES as SUFFIXES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +25,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from memderain.export import (
+        INPUT_NAME,
+        OUTPUT_NAME,
+        check_export_path,
+        export_model,
+        load_for_export,
+    )
+
     check_export_path(args.output, args.format, args.overwrite)  # before loading anything
     wrapper, weights = load_for_export(args.weights)
     out = export_model(wrapper, args.output, args.format, overwrite=args.overwrite)

@@ -5,14 +5,8 @@ from __future__ import annotations
 import argparse
 import platform
 
-import torch
-
-from memderain.checkpoint import config_from_checkpoint, load_checkpoint
-from memderain.config import config_to_dict
-from memderain.inference.backends import BACKENDS, PRECISIONS, describe_backend
-from memderain.model import build_model, count_parameters
+from memderain.choices import BACKENDS, PRECISIONS
 from memderain.version import __version__
-from memderain.weights import default_weights_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +21,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from memderain.checkpoint import config_from_checkpoint, load_checkpoint
+    from memderain.config import config_to_dict
+    from memderain.inference.backends import describe_backend
+    from memderain.model import build_model, count_parameters
+    from memderain.weights import default_weights_path
+
     path = args.weights or default_weights_path()
     print(f"memderain {__version__}  (torch {torch.__version__}, python {platform.python_version()})")
     cuda = torch.cuda.is_available()

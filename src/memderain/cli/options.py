@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from memderain.inference.backends import BACKENDS, PRECISIONS
+from memderain.choices import BACKENDS, PRECISIONS
 
 
 def add_backend_options(p: argparse.ArgumentParser, precision: str = "auto") -> None:

@@ -20,8 +20,8 @@ import math
 from pathlib import Path
 
 from memderain.atomicfile import atomic_output
+from memderain.choices import EVAL_SUMMARY_KIND as SUMMARY_KIND
 from memderain.errors import MemderainError
-from memderain.evaluation.runner import SUMMARY_KIND
 
 COLUMNS = {  # layout -> [(header, summary key for --space y, key for rgb, decimals, higher?)]
     "table2": [("PSNR", "psnr_y", "psnr_rgb", 2, True), ("SSIM", "ssim_y", "ssim_rgb", 3, True)],

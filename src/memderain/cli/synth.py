@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from memderain.data.rain import RAIN_PRESETS
+from memderain.choices import RAIN_PRESET_NAMES
 from memderain.errors import MemderainError
 
 
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output folder (must be empty or new); not needed with --preview")
     p.add_argument("--frames", "-T", type=int, default=8, help="rainy frames per scene (default 8)")
     p.add_argument("--rain", default="mixed",
-                   help=f"rain preset ({', '.join(sorted(RAIN_PRESETS))}) or a YAML file of "
+                   help=f"rain preset ({', '.join(RAIN_PRESET_NAMES)}) or a YAML file of "
                         "RainConfig fields (optional `preset: NAME` to start from); default mixed "
                         "(training); use heldout for test scenes")
     p.add_argument("--bank", metavar="BANK",

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train on scene folders of frames of static cameras (e.g. OUT/frames of "
         "`memderain synth OUT`). The same command runs under `torchrun --nproc_per_node N`.",
     )
-    from memderain.training.config import preset_names
+    from memderain.choices import config_preset_names as preset_names
 
     p.add_argument("--config", default="paper",
                    help=f"preset name ({', '.join(preset_names())}) or a YAML file (default: "

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 from memderain.atomicfile import check_writable
-from memderain.checkpoint import model_from_checkpoint
+from memderain.choices import IMAGE_EXTENSIONS
 from memderain.cli.options import add_device_option
 from memderain.errors import MemderainError
-from memderain.inference.io import IMAGE_EXTENSIONS
-from memderain.weights import default_weights_path
+
+if TYPE_CHECKING:
+    import torch
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -76,6 +75,8 @@ def load_image01(path: str | Path, max_side: int) -> torch.Tensor:
 
 def weights_path(weights: str | None):
     """``--weights``, else the shipped model; a one-line error if neither exists."""
+    from memderain.weights import default_weights_path
+
     path = weights or default_weights_path()
     if path is None:
         raise MemderainError("no default weights ship with this install; pass --weights CKPT")
@@ -83,6 +84,8 @@ def weights_path(weights: str | None):
 
 
 def load_model(weights: str | None):
+    from memderain.checkpoint import model_from_checkpoint
+
     model, _ = model_from_checkpoint(weights_path(weights))
     return model
 
@@ -113,12 +116,16 @@ def run(args: argparse.Namespace) -> int:
         res = vis.tsne_plot(model, images, out / "tsne.png", max_points=args.points,
                             perplexity=args.perplexity, seed=args.seed,
                             max_iter=args.iterations, overwrite=args.overwrite)
+        import numpy as np
+
         counts = np.bincount(res.assignment, minlength=len(res.items))
         print(f"wrote {res.path}: {len(res.queries)} queries; per item {counts.tolist()}")
     return 0
 
 
 def run_grid(args: argparse.Namespace, out: Path) -> int:
+    import torch
+
     from memderain.inference.predictor import Derainer
     from memderain.visualize.derain_grid import derain_grid
 

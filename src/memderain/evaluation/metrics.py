@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
+from memderain.choices import ALL_METRICS, STANDARD_METRICS
 from memderain.errors import MemderainError
 
 # MATLAB rgb2ycbcr, first row of the BT.601 matrix for RGB in [0, 1] (offset 16).
@@ -37,8 +38,6 @@ Y_COEFFS = (65.481, 128.553, 24.966)
 SSIM_WINDOW, SSIM_SIGMA, SSIM_K = 11, 1.5, (0.01, 0.03)
 DATA_RANGE = 255.0
 
-STANDARD_METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
-ALL_METRICS = STANDARD_METRICS + ("vif_y", "fsim")
 HIGHER_IS_BETTER = {m: True for m in ALL_METRICS}
 
 

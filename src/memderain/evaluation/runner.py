@@ -25,10 +25,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from memderain.atomicfile import atomic_output
+from memderain.choices import EVAL_SUMMARY_KIND as SUMMARY_KIND
 from memderain.evaluation.benchmarks import Benchmark
 from memderain.evaluation.metrics import MetricAccumulator, compute_metrics
 
-SUMMARY_KIND = "memderain.eval"
 SUMMARY_VERSION = 1
 CONVENTIONS = (
     "PSNR/SSIM on Y of MATLAB rgb2ycbcr(uint8) (rounded) and on RGB; outputs quantised to "

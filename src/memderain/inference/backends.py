@@ -35,12 +35,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from memderain.choices import BACKENDS, PRECISIONS
 from memderain.errors import MemderainError
 
-BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
 # pip extra that installs each optional backend (its Python module has the backend's name)
 EXTRAS = {"openvino": "openvino", "onnxruntime": "export"}
-PRECISIONS = ("auto", "f32", "bf16", "int8")  # arithmetic of the network (bf16, int8: OpenVINO)
 SHAPE_CACHE = 4  # compiled OpenVINO models kept (one per input shape)
 
 RainFn = Callable[[torch.Tensor], torch.Tensor]

@@ -27,11 +27,10 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from memderain.atomicfile import normal_permissions
+from memderain.choices import IMAGE_EXTENSIONS  # noqa: F401 - re-exported: what the CLI treats as images
 from memderain.errors import MemderainError
 from memderain.inference import png16
 
-# Extensions the CLI treats as images (readable and writable with Pillow).
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 _ALPHA_FORMATS = ("PNG", "WEBP", "TIFF")  # formats that can store the alpha channel
 _SIXTEEN_BIT_FORMATS = ("PNG",)

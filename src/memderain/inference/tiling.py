@@ -22,9 +22,10 @@ from collections.abc import Callable
 
 import torch
 
+from memderain.choices import DEFAULT_OVERLAP
+
 ALIGN = 8  # three 2x2 max-pools in the encoder (Table I)
 DEFAULT_TILE = 512
-DEFAULT_OVERLAP = 64
 
 # Receptive-field radius of MemDerain (Table I) in input pixels, per axis. Found by propagating
 # index intervals backwards through the layers (3x3 conv: i <- i-1..i+1; 2x2 max-pool: j <- 2j,

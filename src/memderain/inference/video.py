@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from memderain.atomicfile import atomic_output
+from memderain.choices import VIDEO_EXTENSIONS
 from memderain.errors import MemderainError
 
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 # Audio codecs each container can take as-is; others are re-encoded to the fallback codec.
 _COPYABLE_AUDIO = {
     ".mp4": {"aac", "mp3", "ac3", "eac3", "opus", "flac", "alac"},

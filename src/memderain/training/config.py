@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from memderain.atomicfile import normal_permissions
+from memderain.choices import config_preset_names as preset_names
 from memderain.config import (
     ConfigError,
     ModelConfig,
@@ -277,12 +278,6 @@ def experiment_from_dict(data: dict[str, Any], where: str = "config") -> Experim
 
 
 # -- presets and files ----------------------------------------------------------------------
-def preset_names() -> list[str]:
-    """Names of the YAML presets shipped in ``memderain/configs``."""
-    folder = resources.files("memderain") / "configs"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
-
-
 def _preset_path(name: str) -> Any:
     return resources.files("memderain") / "configs" / f"{name}.yaml"
 
