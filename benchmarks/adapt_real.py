@@ -16,29 +16,19 @@ from __future__ import annotations
 
 import argparse
 import csv
-import platform
 import sys
 import time
 from pathlib import Path
 
 import torch
 
+from memderain.cpu import cpu_name
 from memderain.data.clip_pairs import holdout_split
 from memderain.data.static_clip import load_static_clip
 from memderain.evaluation.clip_score import format_table, score_methods, torch_method
 from memderain.evaluation.trivial import TRIVIAL_FILTERS
 from memderain.inference.predictor import load_model
 from memderain.training.adapt import OBJECTIVES, AdaptConfig, adapt
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _spread(frames: list[int], k: int) -> list[int]:

@@ -24,8 +24,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from adapt_real import cpu_name
 from peaks import cpu_flags
+
+from memderain.cpu import cpu_name
 
 CHILD = """
 import sys, time

@@ -23,7 +23,7 @@ import time
 import numpy as np
 import torch
 
-from memderain.training.precision import cpu_flags as linux_cpu_flags
+from memderain.cpu import cpu_flags as linux_cpu_flags
 
 FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 

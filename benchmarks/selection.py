@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from adapt_real import cpu_name
+from memderain.cpu import cpu_name
 from foreign_rain import STYLES, render_set
 
 from memderain.evaluation.metrics import psnr

@@ -31,17 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
-from memderain.errors import MemderainError
+from memderain.data.clip_frames import (
+    DEFAULT_MAX_FRAMES,
+    ClipError,
+    read_clip_frames,
+)
 
-MIN_FRAMES = 3
-DEFAULT_MAX_FRAMES = 60
 DEFAULT_MAX_SHIFT = 8  # pixels at full resolution
 _ALIGN_SIDE = 1024  # phase correlation on frames downsized to at most this longer side
 STILL_PRIOR = 0.1  # a shift must correlate 10 % better than no shift to be applied
-
-
-class ClipError(MemderainError):
-    """A clip cannot be used as a static scene (too short, camera moves, mixed sizes...)."""
 
 
 @dataclass
@@ -67,75 +65,6 @@ class StaticClip:
     def valid(self, t: int) -> np.ndarray:
         """(H, W) bool: pixels of frame t that show the static background plus rain only."""
         return self.static & ~self.events[t]
-
-
-# ----------------------------------------------------------------------------- reading
-def read_clip_frames(source: str | Path, max_frames: int | None = DEFAULT_MAX_FRAMES,
-                     max_side: int | None = None, every: int | None = None,
-                     progress: Callable | None = None, upright: bool = False
-                     ) -> tuple[list[np.ndarray], list[str], list[int]]:
-    """Up to ``max_frames`` evenly spaced uint8 RGB frames of a video file or frame folder
-    (or, with ``every=N``, frames 0, N, 2N, ...), downsized (antialiased bicubic) to at most
-    ``max_side`` pixels on the longer side. ``progress(iterable, total)`` may wrap decoding;
-    ``upright`` turns video frames by the container's display rotation (rain falls down).
-
-    Returns (frames, names, indices in the source). Raises :class:`ClipError` for fewer than
-    :data:`MIN_FRAMES` frames or frames of different sizes.
-    """
-    from memderain.data.transforms import read_rgb
-    from memderain.evaluation.video import frame_files
-
-    source = Path(source)
-    if max_frames is not None and max_frames < MIN_FRAMES:
-        raise ClipError(f"a static-camera clip needs at least {MIN_FRAMES} frames (the temporal "
-                        f"median of fewer is no background); asked for {max_frames}")
-    if source.is_dir():
-        files = frame_files(source)
-        picks = _pick(len(files), max_frames, every)
-        frames = [_fit(read_rgb(files[i]), max_side) for i in picks]
-        names = [files[i].name for i in picks]
-    elif source.is_file():
-        from memderain.data.video_frames import count_frames, iter_frames
-
-        total = count_frames(source)
-        wanted = set(_pick(total, max_frames, every))
-        frames, names, picks = [], [], []
-        decoded = iter_frames(source, upright)
-        for i, rgb in (progress(decoded, total) if progress is not None else decoded):
-            if i in wanted:
-                frames.append(_fit(rgb, max_side))
-                names.append(f"frame_{i:06d}")
-                picks.append(i)
-    else:
-        raise ClipError(f"clip not found: {source} (expected a video file or a folder of frames)")
-    if len(frames) < MIN_FRAMES:
-        raise ClipError(f"{source}: {len(frames)} frame(s); a static-camera clip needs at least "
-                        f"{MIN_FRAMES} (the temporal median of fewer is no background)")
-    sizes = sorted({f.shape[:2] for f in frames})
-    if len(sizes) > 1:
-        raise ClipError(f"{source}: frames of different sizes {sizes[:3]}; frames of one static "
-                        "camera share one size")
-    return frames, names, list(picks)
-
-
-def _fit(rgb: np.ndarray, max_side: int | None) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    if not max_side or max(h, w) <= max_side:
-        return rgb
-    from PIL import Image
-
-    s = max_side / max(h, w)
-    img = Image.fromarray(rgb).resize((max(1, round(w * s)), max(1, round(h * s))),
-                                      Image.Resampling.BICUBIC)
-    return np.asarray(img)
-
-
-def _pick(total: int, count: int | None, every: int | None = None) -> list[int]:
-    if every is not None:
-        return list(range(0, total, every))[:count] if count else list(range(0, total, every))
-    if count is None or total <= count:
-        return list(range(total))
-    return sorted(set(np.linspace(0, total - 1, count).round().astype(int).tolist()))
 
 
 # ----------------------------------------------------------------------------- alignment

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from memderain.data.clip_frames import count_frames, iter_frames  # noqa: F401 - re-exported
 from memderain.data.static_clip import DEFAULT_MAX_SHIFT, load_static_clip
 from memderain.errors import MemderainError
 
@@ -39,53 +40,6 @@ class ExtractResult:
     max_shift_px: float  # largest camera shift that was aligned away
     static_fraction: float  # share of pixels where the scene does not move
     size: tuple[int, int]  # (H, W) of the written (aligned, cropped) frames
-
-
-def _open(video: Path):
-    import av
-
-    if not video.is_file():
-        raise MemderainError(f"video not found: {video}")
-    try:
-        container = av.open(str(video))
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        raise MemderainError(f"cannot read video {video}: {exc}") from exc
-    if not container.streams.video:
-        container.close()
-        raise MemderainError(f"{video} has no video stream")
-    return container
-
-
-def count_frames(video: str | Path) -> int:
-    """Number of video frames (from the container, else by counting packets)."""
-    import av
-
-    with _open(Path(video)) as c:
-        stream = c.streams.video[0]
-        if stream.frames and stream.frames > 0:
-            return int(stream.frames)
-        try:
-            return sum(1 for p in c.demux(stream) if p.size)
-        except av.FFmpegError as exc:
-            raise MemderainError(f"cannot read video {video}: {exc}") from exc
-
-
-def iter_frames(video: str | Path, upright: bool = False):
-    """Yield (index, uint8 HxWx3 RGB) of every decoded frame. ``upright``: turn each frame by
-    the container's display rotation (a phone video stored sideways), as a player shows it;
-    off by default, so frames keep their stored size (what the video writer expects)."""
-    import av
-
-    with _open(Path(video)) as c:
-        stream = c.streams.video[0]
-        stream.thread_type = "AUTO"
-        try:
-            for i, frame in enumerate(c.decode(stream)):
-                rgb = frame.to_ndarray(format="rgb24")
-                turn = round((getattr(frame, "rotation", 0) or 0) / 90) % 4 if upright else 0
-                yield i, np.ascontiguousarray(np.rot90(rgb, turn)) if turn else rgb
-        except av.FFmpegError as exc:
-            raise MemderainError(f"cannot decode video {video}: {exc}") from exc
 
 
 def extract_frames(video: str | Path, out_dir: str | Path, *, every: int | None = None,

@@ -8,29 +8,18 @@ sort: ``f2.png`` before ``f10.png``). Memory stays constant whatever the length.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from memderain.data.clip_frames import frame_files, natural_key  # noqa: F401 - re-exported
 from memderain.errors import MemderainError
 from memderain.evaluation.metrics import MetricAccumulator, compute_metrics
 from memderain.inference.video import is_video_path, iter_frames
 
 Derain = Callable[[np.ndarray], np.ndarray]  # uint8 HxWx3 -> uint8 HxWx3
-
-
-def natural_key(path: Path) -> list:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
-
-
-def frame_files(folder: Path) -> list[Path]:
-    """Image files of a frame folder in natural order."""
-    from memderain.data.scenes import list_images
-
-    return sorted(list_images(folder), key=natural_key)
 
 
 def clean_frames(source: str | Path) -> Iterator[np.ndarray]:

@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
-
-def cpu_flags() -> set[str]:
-    """The CPU feature flags Linux lists in /proc/cpuinfo (empty elsewhere)."""
-    try:
-        return set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return set()
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 in hardware (AMX-BF16 or AVX512-BF16; Linux flags)."""
-    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
+from memderain.cpu import cpu_flags, cpu_has_native_bf16
 
 
 def resolve_amp(amp: str, device: torch.device) -> str:

@@ -1,0 +1,149 @@
+"""Reading the frames of a clip: a folder of frame images (natural order) or a video file
+(PyAV), evenly sampled and downsized. The one home of clip and frame reading:
+:mod:`memderain.data.static_clip` (alignment, median, masks), :mod:`memderain.data.video_frames`
+(``memderain extract-frames``) and :mod:`memderain.evaluation.video` build on it; it imports
+none of them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from memderain.errors import MemderainError
+
+MIN_FRAMES = 3
+DEFAULT_MAX_FRAMES = 60
+
+
+class ClipError(MemderainError):
+    """A clip cannot be used as a static scene (too short, camera moves, mixed sizes...)."""
+
+
+def natural_key(path: Path) -> list:
+    """Sort key: f2.png before f10.png."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """Image files of a frame folder in natural order."""
+    from memderain.data.scenes import list_images
+
+    return sorted(list_images(folder), key=natural_key)
+
+
+def open_video(video: Path):
+    """An open PyAV container of ``video`` with a video stream (one-line errors otherwise)."""
+    import av
+
+    if not video.is_file():
+        raise MemderainError(f"video not found: {video}")
+    try:
+        container = av.open(str(video))
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise MemderainError(f"cannot read video {video}: {exc}") from exc
+    if not container.streams.video:
+        container.close()
+        raise MemderainError(f"{video} has no video stream")
+    return container
+
+
+def count_frames(video: str | Path) -> int:
+    """Number of video frames (from the container, else by counting packets)."""
+    import av
+
+    with open_video(Path(video)) as c:
+        stream = c.streams.video[0]
+        if stream.frames and stream.frames > 0:
+            return int(stream.frames)
+        try:
+            return sum(1 for p in c.demux(stream) if p.size)
+        except av.FFmpegError as exc:
+            raise MemderainError(f"cannot read video {video}: {exc}") from exc
+
+
+def iter_frames(video: str | Path, upright: bool = False):
+    """Yield (index, uint8 HxWx3 RGB) of every decoded frame. ``upright``: turn each frame by
+    the container's display rotation (a phone video stored sideways), as a player shows it;
+    off by default, so frames keep their stored size (what the video writer expects)."""
+    import av
+
+    with open_video(Path(video)) as c:
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for i, frame in enumerate(c.decode(stream)):
+                rgb = frame.to_ndarray(format="rgb24")
+                turn = round((getattr(frame, "rotation", 0) or 0) / 90) % 4 if upright else 0
+                yield i, np.ascontiguousarray(np.rot90(rgb, turn)) if turn else rgb
+        except av.FFmpegError as exc:
+            raise MemderainError(f"cannot decode video {video}: {exc}") from exc
+
+
+# ----------------------------------------------------------------------------- reading
+def read_clip_frames(source: str | Path, max_frames: int | None = DEFAULT_MAX_FRAMES,
+                     max_side: int | None = None, every: int | None = None,
+                     progress: Callable | None = None, upright: bool = False
+                     ) -> tuple[list[np.ndarray], list[str], list[int]]:
+    """Up to ``max_frames`` evenly spaced uint8 RGB frames of a video file or frame folder
+    (or, with ``every=N``, frames 0, N, 2N, ...), downsized (antialiased bicubic) to at most
+    ``max_side`` pixels on the longer side. ``progress(iterable, total)`` may wrap decoding;
+    ``upright`` turns video frames by the container's display rotation (rain falls down).
+
+    Returns (frames, names, indices in the source). Raises :class:`ClipError` for fewer than
+    :data:`MIN_FRAMES` frames or frames of different sizes.
+    """
+    from memderain.data.transforms import read_rgb
+
+    source = Path(source)
+    if max_frames is not None and max_frames < MIN_FRAMES:
+        raise ClipError(f"a static-camera clip needs at least {MIN_FRAMES} frames (the temporal "
+                        f"median of fewer is no background); asked for {max_frames}")
+    if source.is_dir():
+        files = frame_files(source)
+        picks = _pick(len(files), max_frames, every)
+        frames = [_fit(read_rgb(files[i]), max_side) for i in picks]
+        names = [files[i].name for i in picks]
+    elif source.is_file():
+        total = count_frames(source)
+        wanted = set(_pick(total, max_frames, every))
+        frames, names, picks = [], [], []
+        decoded = iter_frames(source, upright)
+        for i, rgb in (progress(decoded, total) if progress is not None else decoded):
+            if i in wanted:
+                frames.append(_fit(rgb, max_side))
+                names.append(f"frame_{i:06d}")
+                picks.append(i)
+    else:
+        raise ClipError(f"clip not found: {source} (expected a video file or a folder of frames)")
+    if len(frames) < MIN_FRAMES:
+        raise ClipError(f"{source}: {len(frames)} frame(s); a static-camera clip needs at least "
+                        f"{MIN_FRAMES} (the temporal median of fewer is no background)")
+    sizes = sorted({f.shape[:2] for f in frames})
+    if len(sizes) > 1:
+        raise ClipError(f"{source}: frames of different sizes {sizes[:3]}; frames of one static "
+                        "camera share one size")
+    return frames, names, list(picks)
+
+
+def _fit(rgb: np.ndarray, max_side: int | None) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    if not max_side or max(h, w) <= max_side:
+        return rgb
+    from PIL import Image
+
+    s = max_side / max(h, w)
+    img = Image.fromarray(rgb).resize((max(1, round(w * s)), max(1, round(h * s))),
+                                      Image.Resampling.BICUBIC)
+    return np.asarray(img)
+
+
+def _pick(total: int, count: int | None, every: int | None = None) -> list[int]:
+    if every is not None:
+        return list(range(0, total, every))[:count] if count else list(range(0, total, every))
+    if count is None or total <= count:
+        return list(range(total))
+    return sorted(set(np.linspace(0, total - 1, count).round().astype(int).tolist()))
