@@ -26,6 +26,9 @@ def main() -> int:
     ap.add_argument("--recipe", help="recipe text for `memderain info` (default: the run's name)")
     ap.add_argument("--nonnegative-rain", action="store_true",
                     help="ship with model.nonnegative_rain (R_hat clamped at 0 at inference)")
+    ap.add_argument("--trained-on", default="synthetic time-lapse scenes from "
+                    "../shared/data/backgrounds/train",
+                    help="what the card says it saw (the run's own trained_on is a local path)")
     ap.add_argument("--out-dir", type=Path, default=WEIGHTS_DIR)
     ap.add_argument("--overwrite", action="store_true")
     args = ap.parse_args()
@@ -41,7 +44,7 @@ def main() -> int:
     meta.update(name="memderain_default", source_checkpoint=args.checkpoint.name,
                 recipe=f"{recipe_text} (training config: weights/{DEFAULT_RECIPE_NAME}, MODEL_CARD.md)")
     # the run's trained_on is a path on the training machine; the card names the data
-    meta["trained_on"] = "synthetic time-lapse scenes from ../shared/data/backgrounds/train"
+    meta["trained_on"] = args.trained_on
     ckpt["meta"] = meta
     if args.nonnegative_rain:
         ckpt["model_config"]["nonnegative_rain"] = True
