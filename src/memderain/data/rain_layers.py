@@ -118,7 +118,7 @@ class LayerOptions:
     blob: int = 9  # grey opening width: structure wider than this is not a streak (0: off)
     direction_tol: float = 25.0  # degrees: streaks within this of the clip's rain direction
     min_elongation: float = 2.0  # length / width a component needs to count as a streak
-    blend: str = "screen"  # the domain layers are stored in (measured: benchmarks/rain_bank.py)
+    blend: str = "add"  # the domain layers are stored in (measured: benchmarks/rain_bank.py)
     bands: int = 4  # noise sigma per cell of bands x bands (luminance x edge strength)
 
     def __post_init__(self) -> None:

@@ -69,7 +69,7 @@ def rain_preview(clean_files: Sequence[Path], real_files: Sequence[Path], path: 
 
 
 def layer_preview(clips: dict, lifted: dict, path: str | Path, clean_dir: str | Path | None = None,
-                  seed: int = 0, blend: str = "screen", gain: float = 1.0,
+                  seed: int = 0, blend: str = "add", gain: float = 1.0,
                   overwrite: bool = False) -> Path:
     """``memderain rain-layers --preview``: one row per clip, a ``PANEL_PX`` square where its
     rainiest layer has the most rain: the real frame, the layer (x4 for visibility), the layer
