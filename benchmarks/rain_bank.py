@@ -24,7 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from memderain.data.rain_layers import BLENDS, LayerOptions, apply_blend, blend_dependence, lift_layers
+from memderain.data.rain_layers import (
+    BLENDS,
+    LayerOptions,
+    apply_blend,
+    blend_dependence,
+    lift_layers,
+)
 from memderain.data.static_clip import load_static_clip, luminance
 
 VIDEO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real_video"
