@@ -192,6 +192,15 @@ def test_cli_builds_a_bank_and_synth_uses_it(tmp_path, capsys):
     assert manifest["scenes"]["flat"]["clip"] == "clip"
 
 
+def test_an_unwritable_bank_is_refused_before_any_work(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["rain-layers", str(tmp_path / "no-such-clip"), "-o",
+                 str(blocker / "bank")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "BANK" in err[0] and "clip" not in err[0].split("BANK")[0]
+
+
 def test_bank_errors_are_one_line(tmp_path, capsys):
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -58,13 +58,15 @@ def run(args: argparse.Namespace) -> int:
                         min_level=args.min_level, min_area=args.min_area, blob=args.blob,
                         blend=args.blend)
     out = Path(args.out)
-    check_bank_out(out, args.overwrite)  # before any work
-    if args.preview:
-        from memderain.atomicfile import check_new_output
+    from memderain.atomicfile import check_new_output, check_writable
 
+    check_bank_out(out, args.overwrite)  # before any work
+    check_writable(out, folder=True, name=f"BANK {out}")
+    if args.preview:
         if not args.preview.lower().endswith(".png"):
             raise MemderainError(f"--preview must name a .png file, got {args.preview!r}")
         check_new_output(args.preview, args.overwrite)
+        check_writable(args.preview, name=f"--preview {args.preview}")
     names = _clip_names(args.clips)
     tty = sys.stderr.isatty()
     lifted, clips = {}, {}
