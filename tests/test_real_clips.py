@@ -344,3 +344,78 @@ def test_adapt_in_bf16_writes_fp32_weights_and_bad_precision_is_refused(tmp_path
     assert any(not torch.equal(sd[k], base[k]) for k in sd if k in base)
     with pytest.raises(MemderainError, match="precision"):
         AdaptConfig(precision="fp8")
+
+
+SMALL = ["--steps", "4", "--crop", "32", "--batch", "1"]
+
+
+def test_adapt_refuses_to_discard_an_interrupted_run(tmp_path, capsys):
+    folder, _, _ = _clip_with_truth(tmp_path, n=4)
+    out = tmp_path / "a.pt"
+
+    def stop(step, model):
+        if step == 2:
+            raise KeyboardInterrupt
+
+    cfg = AdaptConfig(steps=4, minutes=0, crop_size=32, batch_size=1)
+    with pytest.raises(KeyboardInterrupt):
+        adapt(folder, out, cfg=cfg, callback=stop)
+    state = resume_path(out)
+    kept = state.read_bytes()
+    assert main(["adapt", str(folder), "-o", str(out), *SMALL]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--resume" in err and "--overwrite" in err, err
+    assert str(state) in err and state.read_bytes() == kept and not out.exists()
+    assert main(["adapt", str(folder), "-o", str(out), *SMALL, "--resume"]) == 0
+    assert load_checkpoint(out)["meta"]["steps"] == 4 and not state.exists()
+
+
+def test_derain_adapt_resumes_an_interrupted_run_and_reuses_a_finished_one(tmp_path, capsys,
+                                                                          monkeypatch):
+    from memderain.cli.adapt import ProgressBars
+
+    folder, _, _ = _clip_with_truth(tmp_path, n=4)
+    out = tmp_path / "out"
+    command = ["derain", str(folder), "-o", str(out), "--adapt", *SMALL, "--backend", "torch"]
+    steps = ProgressBars.steps
+
+    def interrupt_at_2(self, step, total, values):
+        steps(self, step, total, values)
+        if step == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ProgressBars, "steps", interrupt_at_2)
+    assert main(command) == 130
+    weights = out / "clip-adapted.pt"
+    assert resume_path(weights).is_file() and not weights.exists()
+    assert "the same command continues" in capsys.readouterr().err
+    monkeypatch.setattr(ProgressBars, "steps", steps)
+    assert main(command) == 0
+    err = capsys.readouterr().err
+    assert f"resuming the interrupted adaptation in {resume_path(weights)}" in err
+    assert load_checkpoint(weights)["meta"]["steps"] == 4 and not resume_path(weights).exists()
+    outputs = {p: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert len([p for p in outputs if p.suffix == ".png"]) == 4
+    # a re-run of the finished command: reuses the weights, skips the outputs, exit 0
+    assert main(command) == 0
+    err = capsys.readouterr().err
+    assert f"reusing {weights}, adapted on clip by an earlier run" in err
+    assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == outputs
+    # weights of another clip with the same name are not taken for this one
+    other = write_folder(tmp_path / "elsewhere" / "clip", rainy(background(72, 96, 5), 4))
+    assert main(["derain", str(other), "-o", str(out), "--adapt", *SMALL]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_adapt_shows_reading_before_the_first_step(tmp_path):
+    folder, _, _ = _clip_with_truth(tmp_path, n=4)
+    events = []
+
+    def reading(frames, total):
+        events.append(("read", total))
+        yield from frames
+
+    adapt(folder, tmp_path / "a.pt", cfg=AdaptConfig(steps=2, minutes=0, crop_size=32,
+                                                       batch_size=1),
+          read_progress=reading, progress=lambda step, total, v: events.append(("step", step)))
+    assert events == [("read", 4), ("step", 1), ("step", 2)]

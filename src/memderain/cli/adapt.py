@@ -25,7 +25,8 @@ def add_adapt_options(p: argparse.ArgumentParser) -> None:
 
     g = p.add_argument_group("adaptation")
     g.add_argument("--minutes", type=float, default=d.MINUTES,
-                   help=f"time budget of the training (default {d.MINUTES:g})")
+                   help=f"time budget of the whole command, reading and aligning the clip "
+                        f"included (default {d.MINUTES:g})")
     g.add_argument("--steps", type=int, default=0,
                    help="train exactly N steps (reproducible; default: as many as fit)")
     g.add_argument("--objective", default=d.DEFAULT_OBJECTIVE, choices=d.OBJECTIVE_NAMES,
@@ -37,15 +38,18 @@ def add_adapt_options(p: argparse.ArgumentParser) -> None:
                         "model may also lift noisy pixels toward the median; with the clamp "
                         "it can only darken them)")
     add_clip_options(g)
-    g.add_argument("--crop", type=int, default=d.CROP_SIZE, help="training crop size")
-    g.add_argument("--batch", type=int, default=d.BATCH_SIZE, help="pairs per step")
+    g.add_argument("--crop", type=int, default=d.CROP_SIZE,
+                   help=f"training crop size in pixels (default {d.CROP_SIZE})")
+    g.add_argument("--batch", type=int, default=d.BATCH_SIZE,
+                   help=f"pairs per step (default {d.BATCH_SIZE})")
     g.add_argument("--focus", type=float, default=d.FOCUS,
                    help=f"share of crops drawn where the frames have rain (default {d.FOCUS:g}; "
                         "0 = uniform crops)")
     g.add_argument("--lr", type=float, default=d.LR, help=f"learning rate (default {d.LR:g})")
     g.add_argument("--holdout-every", type=int, default=0, metavar="N",
                    help="leave every N-th frame out of the training (score them apart)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0,
+                   help="random seed of crops and pairs (default 0)")
 
 
 def adapt_config(args: argparse.Namespace, device: str = "auto"):
@@ -74,36 +78,56 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="training arithmetic (default auto: bf16 on CUDA and on CPUs with AMX "
                         "or AVX512-BF16, about twice the steps in the same minutes; f32 "
                         "elsewhere; `derain --adapt` uses auto)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing ADAPTED.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from ADAPTED.pt.resume (while that file "
+                        "exists, one of --resume / --overwrite is required)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing ADAPTED.pt, or start again instead of resuming")
     add_adapt_options(p)
     p.set_defaults(func=run)
 
 
-def progress_bar(desc: str):
-    """A tqdm bar over adaptation steps (total known after the first steps)."""
-    from tqdm import tqdm
+class ProgressBars:
+    """tqdm bars (on a terminal): one over the clip's frames while they are read, then one
+    over the adaptation steps, made at the first step (total known after the first steps), so
+    no step bar sits at 0 while an HD clip is read and aligned."""
 
-    bar = tqdm(desc=desc, unit="step", disable=None)
+    def __init__(self, name: str) -> None:
+        self.name, self.read_bar, self.step_bar = name, None, None
 
-    def update(step: int, total: int, values: dict[str, float]) -> None:
+    def reading(self, frames, total: int):
+        from tqdm import tqdm
+
+        self.read_bar = tqdm(frames, total=total, desc=f"read {self.name}", unit="frame",
+                             disable=None)
+        return self.read_bar
+
+    def steps(self, step: int, total: int, values: dict[str, float]) -> None:
+        from tqdm import tqdm
+
+        if self.step_bar is None:
+            self.step_bar = tqdm(desc=f"adapt {self.name}", unit="step", disable=None)
+        bar = self.step_bar
         if total and bar.total != total:
             bar.total = total
         bar.update(step - bar.n)
         bar.set_postfix(loss=f"{values.get('loss', 0):.4f}", refresh=False)
 
-    return bar, update
+    def close(self) -> None:
+        for bar in (self.read_bar, self.step_bar):
+            if bar is not None:
+                bar.close()
 
 
 def run_adapt(clip: str, out: Path, weights, cfg, *, resume: bool, overwrite: bool):
     from memderain.training.adapt import adapt
 
-    bar, update = progress_bar(f"adapt {Path(clip).name}")
+    bars = ProgressBars(Path(clip).name)
     try:
         return adapt(clip, out, weights, cfg, resume=resume, overwrite=overwrite,
-                     progress=update)
+                     progress=bars.steps, read_progress=bars.reading)
     finally:
-        bar.close()
+        bars.close()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -112,6 +112,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _adapt_first(args: argparse.Namespace) -> Path:
     """``--adapt``: adapt the model on the single clip INPUT; returns the adapted weights."""
     from memderain.cli.adapt import adapt_config, run_adapt
+    from memderain.training.adapt import resume_path
 
     if len(args.inputs) != 1:
         raise MemderainError(f"--adapt needs exactly one INPUT (a static-camera video or a "
@@ -124,11 +125,32 @@ def _adapt_first(args: argparse.Namespace) -> Path:
     if out_dir.suffix and not src.is_dir():  # -o names the output video: weights beside it
         out_dir = out_dir.parent
     weights = out_dir / f"{src.stem or src.resolve().name}-adapted.pt"
+    if weights.is_file() and not args.overwrite:  # a re-run: the work is done
+        _check_adapted_on(weights, src)
+        print(f"reusing {weights}, adapted on {src.name} by an earlier run (--overwrite "
+              "adapts again)", file=sys.stderr)
+        return weights
+    state = resume_path(weights)
+    resume = state.is_file() and not args.overwrite
+    if resume:
+        print(f"resuming the interrupted adaptation in {state} (--overwrite starts again)",
+              file=sys.stderr)
     res = run_adapt(str(src), weights, args.weights, adapt_config(args, args.device),
-                    resume=False, overwrite=args.overwrite)
+                    resume=resume, overwrite=args.overwrite)
     print(f"adapted on {len(res.frames_used)} frames in {res.seconds:.0f} s ({res.steps} "
           f"steps) -> {weights}", file=sys.stderr)
     return weights
+
+
+def _check_adapted_on(weights: Path, src: Path) -> None:
+    """Refuse to reuse ``weights`` that were adapted on another clip (same name, other
+    folder)."""
+    from memderain.checkpoint import load_checkpoint
+
+    clip = (load_checkpoint(weights).get("meta") or {}).get("adapt", {}).get("clip")
+    if clip != str(src.resolve()):
+        raise MemderainError(f"{weights} exists but was adapted on {clip or 'another clip'}, "
+                             f"not {src}; pass --overwrite to adapt again, or choose another -o")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -149,7 +171,12 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)  # checked before the model loads (and before --adapt trains)
     check_writable(out, folder=not any(job.dst == out for job in jobs), name=f"-o {out}")
     if args.adapt:
-        args.weights = str(_adapt_first(args))
+        try:
+            args.weights = str(_adapt_first(args))
+        except KeyboardInterrupt:
+            print("memderain derain: interrupted; the same command continues the adaptation",
+                  file=sys.stderr)
+            return 130
     derainer = load_model(args.weights, device=args.device, tile=args.tile, overlap=args.overlap,
                           backend=args.backend, precision=args.precision)
     name = derainer.checkpoint_meta.get("name")

@@ -90,7 +90,7 @@ def read_clip_frames(source: str | Path, max_frames: int | None = DEFAULT_MAX_FR
                      ) -> tuple[list[np.ndarray], list[str], list[int]]:
     """Up to ``max_frames`` evenly spaced uint8 RGB frames of a video file or frame folder
     (or, with ``every=N``, frames 0, N, 2N, ...), downsized (antialiased bicubic) to at most
-    ``max_side`` pixels on the longer side. ``progress(iterable, total)`` may wrap decoding;
+    ``max_side`` pixels on the longer side. ``progress(iterable, total)`` may wrap the reading;
     ``upright`` turns video frames by the container's display rotation (rain falls down).
 
     Returns (frames, names, indices in the source). Raises :class:`ClipError` for fewer than
@@ -105,7 +105,8 @@ def read_clip_frames(source: str | Path, max_frames: int | None = DEFAULT_MAX_FR
     if source.is_dir():
         files = frame_files(source)
         picks = _pick(len(files), max_frames, every)
-        frames = [_fit(read_rgb(files[i]), max_side) for i in picks]
+        frames = [_fit(read_rgb(files[i]), max_side)
+                  for i in (progress(picks, len(picks)) if progress is not None else picks)]
         names = [files[i].name for i in picks]
     elif source.is_file():
         total = count_frames(source)

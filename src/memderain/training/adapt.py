@@ -11,8 +11,9 @@ Budget and safety: training stops after ``steps`` optimiser steps (the cosine le
 schedule spans them: reproducible) or, without ``steps``, after ``minutes`` of wall time (the
 cosine then follows the share of the budget spent). A resume
 file ``ADAPTED.pt.resume`` (weights, memory items, optimiser, step, elapsed time, RNG) is
-written atomically every ``save_every_s`` seconds and on interruption; ``resume=True``
-continues from it. ``ADAPTED.pt`` itself is written once, atomically, at the end, so an
+written atomically every ``save_every_s`` seconds and on interruption (Ctrl-C, SIGTERM);
+``resume=True`` continues from it, ``overwrite=True`` starts again, and neither is refused
+while it exists (a plain re-run must not silently throw the interrupted work away). ``ADAPTED.pt`` itself is written once, atomically, at the end, so an
 interrupted run never leaves a half-written or half-adapted weights file behind and an
 existing file stays as it was.
 """
@@ -160,12 +161,14 @@ Progress = Callable[[int, int, dict[str, float]], None]  # (step, total, values)
 def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None = None,
           cfg: AdaptConfig | None = None, *, resume: bool = False, overwrite: bool = False,
           clip: StaticClip | None = None, progress: Progress | None = None,
-          callback: Callable[[int, torch.nn.Module], None] | None = None) -> AdaptResult:
+          callback: Callable[[int, torch.nn.Module], None] | None = None,
+          read_progress: Callable | None = None) -> AdaptResult:
     """Adapt ``weights`` (default: the shipped model) to the clip and write ``out``.
 
     ``clip`` may pass an already loaded :class:`StaticClip` of ``clip_source``.
     ``progress(step, total, values)`` is called after every step, and ``callback(step, model)``
-    too (benchmarks score the model there; tests interrupt the run). Raises
+    too (benchmarks score the model there; tests interrupt the run). ``read_progress(iterable,
+    total)`` may wrap the reading of the clip's frames (a bar before the first step). Raises
     :class:`MemderainError` on bad input before any work.
     """
     from memderain.weights import default_weights_path
@@ -179,6 +182,9 @@ def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None =
         raise MemderainError(f"-o {out}: adapted weights are a checkpoint; use a .pt name")
     if resume and not state_path.is_file():
         raise MemderainError(f"--resume: no interrupted adaptation at {state_path}")
+    if state_path.exists() and not (resume or overwrite):
+        raise MemderainError(f"{state_path} holds an interrupted adaptation: continue it with "
+                             "--resume, or start again with --overwrite")
     check_writable(out, name=f"-o {out}")  # before minutes of training, not after
     base = Path(weights) if weights is not None else default_weights_path()
     if base is None:
@@ -191,7 +197,7 @@ def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None =
     try:
         if clip is None:
             clip = load_static_clip(clip_source, cfg.max_frames, cfg.max_shift,
-                                    cfg.max_side or None)
+                                    cfg.max_side or None, progress=read_progress)
         used, held = holdout_split(len(clip), cfg.holdout_every)
         if len(used) < 2:
             raise MemderainError(f"{clip_source}: {len(used)} frame(s) left to adapt on")
@@ -212,7 +218,8 @@ def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None =
             state = saved["train_state"]
             if state.get("adapt_config") != _cfg_dict(cfg):
                 raise MemderainError(f"--resume: {state_path} was started with other settings "
-                                     "(same clip, weights and options are needed)")
+                                     "(same clip, weights and options are needed; --overwrite "
+                                     "starts again)")
             model.load_state_dict(saved["state_dict"])
             optimizer.load_state_dict(state["optimizer"])
             set_rng_state(state["rng"])
