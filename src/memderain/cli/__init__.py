@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from memderain.errors import MemderainError
+from memderain.signals import sigterm_as_interrupt
 from memderain.version import __version__
 
 # Order here is the order of `memderain --help`.
@@ -65,14 +66,17 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    try:
-        return int(args.func(args) or 0)
-    except MemderainError as exc:
-        print(f"memderain {args.command}: error: {exc}", file=sys.stderr)
-        return 1
-    except BrokenPipeError:  # e.g. `memderain info | head`: the reader left; not an error
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit
-        return 0
-    except KeyboardInterrupt:
-        print(f"memderain {args.command}: interrupted", file=sys.stderr)
-        return 130
+    with sigterm_as_interrupt() as term:  # SIGTERM cleans up like Ctrl-C
+        try:
+            code = int(args.func(args) or 0)
+        except MemderainError as exc:
+            print(f"memderain {args.command}: error: {exc}", file=sys.stderr)
+            return 1
+        except BrokenPipeError:  # e.g. `memderain info | head`: the reader left; not an error
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit
+            return 0
+        except KeyboardInterrupt:
+            print(f"memderain {args.command}: "
+                  f"{'terminated' if term.received else 'interrupted'}", file=sys.stderr)
+            code = 130
+    return 143 if term.received and code == 130 else code  # 128 + SIGTERM, as the shell says
