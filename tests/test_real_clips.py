@@ -419,3 +419,34 @@ def test_adapt_shows_reading_before_the_first_step(tmp_path):
                                                        batch_size=1),
           read_progress=reading, progress=lambda step, total, v: events.append(("step", step)))
     assert events == [("read", 4), ("step", 1), ("step", 2)]
+
+
+def test_eval_clip_rerun_reuses_its_result_and_a_readapted_model_gets_a_new_folder(
+        tmp_path, capsys, monkeypatch):
+    import json
+
+    folder, _, _ = _clip_with_truth(tmp_path, n=4)
+    monkeypatch.chdir(tmp_path)
+    weights = tmp_path / "a.pt"
+    assert main(["adapt", str(folder), "-o", str(weights), "--steps", "1", "--crop", "32",
+                 "--batch", "1"]) == 0
+    score = ["eval", "--clip", str(folder), "--weights", str(weights), "--backend", "torch",
+             "--quiet"]
+    capsys.readouterr()
+    assert main(score) == 0
+    first = tmp_path / "runs" / "eval" / "clip-a" / "summary.json"
+    tables = capsys.readouterr().out
+    stamp = first.stat().st_mtime_ns
+    assert main(score) == 0  # the same scoring again: shown, not recomputed
+    again = capsys.readouterr().out
+    assert "shown again, not recomputed" in again and "| a |" in again
+    assert tables.split("wrote")[0].strip() in again and first.stat().st_mtime_ns == stamp
+    assert main(["adapt", str(folder), "-o", str(weights), "--steps", "2", "--crop", "32",
+                 "--batch", "1", "--overwrite"]) == 0
+    assert main(score) == 0  # a re-adapted model: a new numbered folder, the first one kept
+    second = tmp_path / "runs" / "eval" / "clip-a-2" / "summary.json"
+    assert second.is_file() and first.stat().st_mtime_ns == stamp
+    assert json.loads(second.read_text())["inputs"] != json.loads(first.read_text())["inputs"]
+    # an explicit --out holding another scoring is still refused without --overwrite
+    assert main([*score, "--out", str(first.parent)]) == 1
+    assert "--overwrite" in capsys.readouterr().err

@@ -39,7 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "against the clip's temporal median on its static pixels (Y-PSNR, "
                           "brightness change, high-frequency error), for the input, the 3x3 "
                           "filters and the model")
-    p.add_argument("--frames", type=int, help="with --clip: score N evenly spaced frames")
+    p.add_argument("--frames", type=int,
+                   help="with --clip: score N evenly spaced frames of those read (--max-frames "
+                        "decides how many frames are read, aligned and make the temporal "
+                        "median; --frames only how many of them are scored; default: all)")
     add_clip_options(p, note="with --clip: ")
     p.add_argument("--video", action="store_true",
                    help="--data is a rainy video scored frame by frame against --clean "
@@ -49,7 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baseline", choices=["identity", *TRIVIAL_FILTER_NAMES],
                    help="evaluate a baseline instead of a model: the rainy input itself "
                         "(identity) or a 3x3 median / minimum / opening filter of it")
-    p.add_argument("--out", type=Path, help="run folder (default: runs/eval/DATASET-METHOD)")
+    p.add_argument("--out", type=Path,
+                   help="run folder (default: runs/eval/DATASET-METHOD in the current folder; "
+                        "--clip: a re-run with the same clip, weights and options shows the "
+                        "stored result, other weights go to DATASET-METHOD-2, -3, ...)")
     p.add_argument("--name", help="method name in reports (default: checkpoint name / baseline)")
     p.add_argument("--dataset", help="data set name in reports (default: the folder name)")
     p.add_argument("--layout", default="auto", choices=["auto", *LAYOUT_NAMES],
@@ -119,6 +125,51 @@ def _run_dir(args, dataset: str, method: str) -> Path:
         raise MemderainError(f"{out} already holds an evaluation; pass --overwrite or --out")
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def _clip_run_dir(args, dataset: str, method: str, inputs: dict) -> tuple[Path, dict | None]:
+    """The run folder of an ``eval --clip`` and the summary it already holds for these very
+    ``inputs`` (or None). A re-run of the same scoring reuses its result; other inputs (a
+    re-adapted model) take the next free ``runs/eval/NAME-2``, ``-3``...; an explicit --out
+    that holds another scoring is refused unless --overwrite."""
+    import json
+
+    inputs = json.loads(json.dumps(inputs))  # compared with what a summary read back holds
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{dataset}-{method}")
+    candidates = [args.out] if args.out else [Path("runs/eval") / safe] + [
+        Path("runs/eval") / f"{safe}-{k}" for k in range(2, 1000)]
+    for out in candidates:
+        summary_path = out / "summary.json"
+        if not summary_path.exists() or args.overwrite:
+            out.mkdir(parents=True, exist_ok=True)
+            return out, None
+        try:
+            old = json.loads(summary_path.read_text())
+        except (OSError, ValueError):
+            old = None
+        if isinstance(old, dict) and old.get("inputs") == inputs and old.get("tables"):
+            return out, old
+        if args.out:
+            raise MemderainError(f"--out {out} holds a scoring of other inputs; pass "
+                                 "--overwrite, or leave --out out for a numbered run folder")
+    raise MemderainError(f"runs/eval/{safe}: 999 run folders; clean up or pass --out")
+
+
+def _fingerprint(path: Path | None) -> list | None:
+    """What identifies a file or a folder of frames: name, sizes, modification times (and
+    for a file below 1 GB its SHA-256, which a re-adapted model always changes)."""
+    import hashlib
+
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_dir():
+        return [str(path.resolve()),
+                sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in path.iterdir()
+                       if p.is_file())]
+    st = path.stat()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if st.st_size < 2**30 else None
+    return [str(path.resolve()), st.st_size, st.st_mtime_ns, digest]
 
 
 # ----------------------------------------------------------------------------- runs
@@ -268,10 +319,20 @@ def _run_clip(args) -> int:
     if args.video or args.clean:
         raise MemderainError("--clip is scored against its own temporal median; "
                              "drop --video / --clean")
-    clip = load_static_clip(args.clip, args.max_frames, args.max_shift, args.max_side or None)
+    if not args.clip.exists():
+        raise MemderainError(f"--clip {args.clip}: not found")
     dataset = args.dataset or args.clip.resolve().stem
     method, derain, weights = _method_and_model(args)
-    out = _run_dir(args, dataset, method)
+    inputs = {"clip": _fingerprint(args.clip), "weights": _fingerprint(weights),
+              "baseline": args.baseline, "frames": args.frames, "max_frames": args.max_frames,
+              "max_shift": args.max_shift, "max_side": args.max_side}
+    out, done = _clip_run_dir(args, dataset, method, inputs)
+    if done is not None:
+        print(done["tables"])
+        print(f"{out / 'summary.json'} holds this scoring already (same clip, weights and "
+              "options); shown again, not recomputed (--overwrite scores again)")
+        return 0
+    clip = load_static_clip(args.clip, args.max_frames, args.max_shift, args.max_side or None)
     methods = dict(TRIVIAL_FILTERS)
     if derain is not None and method not in methods:
         methods[method] = derain
@@ -302,6 +363,7 @@ def _run_clip(args) -> int:
         "conventions": "MATLAB Y; pseudo ground truth = temporal median of the aligned clip, "
                        "static pixels only (memderain.evaluation.clip_score)",
         "command": shlex.join(["memderain", *sys.argv[1:]]),
+        "inputs": inputs, "tables": "\n\n".join(text),
     }
     write_summary(out / "summary.json", summary, overwrite=True)
     print("\n\n".join(text))
