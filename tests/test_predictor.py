@@ -207,3 +207,17 @@ def test_cuda_matches_cpu(ckpt):
     gpu = Derainer(ckpt, device="cuda").derain(x.cuda())
     assert gpu.is_cuda
     torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=0)
+
+
+def test_load_model_default_device_is_auto_like_the_cli(ckpt):
+    import argparse
+    import inspect
+
+    from memderain.cli.options import add_device_option
+
+    default = inspect.signature(load_model).parameters["device"].default
+    p = argparse.ArgumentParser()
+    add_device_option(p)
+    assert default == p.parse_args([]).device == "auto"
+    want = "cuda" if torch.cuda.is_available() else "cpu"
+    assert load_model(ckpt, backend="torch").device.type == want

@@ -96,3 +96,23 @@ def test_serve_without_weights_is_a_clear_error(monkeypatch, capsys):
     monkeypatch.setattr("uvicorn.run", lambda *a, **k: pytest.fail("server started"))
     assert main(["serve", "--port", "0"]) == 1
     assert "--weights" in capsys.readouterr().err
+
+
+def test_decompression_bomb_and_missing_field_get_one_clear_line(client):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)  # claims 10^10 pixels
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+    r = client.post("/api/derain", files={"file": ("bomb.png", bomb, "image/png")})
+    assert r.status_code == 413
+    assert r.json()["detail"] == ("bomb.png: image too large (10000.0 megapixels); the limit "
+                                  "is 4.0 megapixels")
+    r = client.post("/api/derain", files={"image": ("x.png", png_bytes(make_image(8, 8)))})
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and "'file'" in detail and "\n" not in detail

@@ -207,7 +207,7 @@ class Derainer:
 
 
 def load_model(
-    path: str | Path | None = None, device: str | torch.device = "cpu", **kwargs: Any
+    path: str | Path | None = None, device: str | torch.device = "auto", **kwargs: Any
 ) -> Derainer:
     """Load a :class:`Derainer` from ``path`` or, if None, from the weights shipped with memderain.
 
@@ -215,6 +215,9 @@ def load_model(
     installed backend (``backend="auto"``), in int8 for certified weights (the shipped model)
     or bf16 where the CPU does it natively (``precision="auto"``); pass ``backend="torch"`` for plain PyTorch, ``precision="f32"``
     for outputs identical to it.
+
+    ``device`` defaults to ``"auto"`` (the first CUDA device if there is one, else the CPU),
+    as ``--device`` does on the command line.
 
     Raises MemderainError when ``path`` is None and no default model ships (it never falls back
     to random weights). Extra keyword arguments (``tile``, ``overlap``, ``backend``,

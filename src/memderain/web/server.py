@@ -12,6 +12,7 @@ while reading) or too many pixels (checked from the image header before decoding
 
 
 import io
+import re
 import threading
 import time
 from pathlib import Path
@@ -49,6 +50,7 @@ def create_app(
     """Build the app around ``derainer`` (a :class:`memderain.inference.predictor.Derainer`:
     anything with ``derain(PIL.Image, tile=...) -> PIL.Image``)."""
     from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse, Response
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -64,6 +66,15 @@ def create_app(
                 {"detail": f"upload too large ({_mib(int(length))}); the limit is "
                            f"{_mib(max_bytes)}"}, status_code=413)
         return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def one_line_validation_error(request: Request, exc: RequestValidationError):
+        # FastAPI answers a missing form field with a list of dicts; say what to send instead
+        missing = sorted({str(e.get("loc", ["", "?"])[-1]) for e in exc.errors()})
+        return JSONResponse(
+            {"detail": f"{request.url.path} needs a multipart form upload with the image in "
+                       f"the field 'file' (problem with: {', '.join(missing)}), e.g. "
+                       "curl -F file=@photo.jpg"}, status_code=422)
 
     @app.get("/", include_in_schema=False)
     def index():
@@ -90,8 +101,11 @@ def create_app(
         name = file.filename or "image"
         try:
             im = Image.open(io.BytesIO(data))
-        except Image.DecompressionBombError:
-            raise HTTPException(413, f"{name}: image too large (pixel limit)") from None
+        except Image.DecompressionBombError as exc:
+            claimed = re.search(r"\((\d+) pixels\)", str(exc))
+            size = _mp(int(claimed[1])) if claimed else "past Pillow's limit"
+            raise HTTPException(413, f"{name}: image too large ({size}); the limit is "
+                                     f"{_mp(max_pixels)}") from None
         except (UnidentifiedImageError, OSError):
             raise HTTPException(400, f"{name} is not an image Pillow can read "
                                      "(use PNG, JPEG, WebP, BMP or TIFF)") from None
