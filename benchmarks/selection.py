@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from memderain.cpu import cpu_name
 from foreign_rain import STYLES, render_set
 
+from memderain.cpu import cpu_name
 from memderain.evaluation.metrics import psnr
 from memderain.inference.predictor import load_model
 
