@@ -196,7 +196,12 @@ def test_adaptation_moves_the_model_toward_the_clean_frames(tmp_path):
     after = _psnr_to_clean(res.path, frames, clean)
     assert after > before + 0.5, (before, after)
     meta = load_checkpoint(res.path)["meta"]
-    assert meta["adapt"]["frames_used"] == list(range(8)) and meta["steps"] == 30
+    # every 5th frame is held out by default and scores the result
+    assert meta["adapt"]["frames_used"] == [0, 1, 2, 3, 5, 6, 7] and meta["steps"] == 30
+    assert meta["adapt"]["frames_held_out"] == [4] and res.verdict == "adapted"
+    heldout = meta["adapt"]["heldout"]
+    assert heldout["adapted"]["psnr_y"] > max(heldout["start"]["psnr_y"],
+                                              heldout["input"]["psnr_y"])
     torch.load(res.path, weights_only=True)  # plain, safe content
 
 
@@ -242,6 +247,7 @@ def test_adapt_refuses_to_overwrite_and_cli_end_to_end(tmp_path, capsys):
                  "--batch", "1", "--holdout-every", "3"]) == 0
     text = capsys.readouterr().out
     assert "adapted on 4 frames" in text and "2 held out" in text
+    assert "held-out frames (2): input " in text and "start " in text and "adapted " in text
     assert main(["eval", "--clip", str(folder), "--weights", str(out), "--backend", "torch",
                  "--out", str(tmp_path / "ev"), "--quiet"]) == 0
     text = capsys.readouterr().out
@@ -252,7 +258,8 @@ def test_adapt_refuses_to_overwrite_and_cli_end_to_end(tmp_path, capsys):
     # adapted on every frame: one table, not a second copy of "all" named "adapted on"
     whole = tmp_path / "whole.pt"
     assert main(["adapt", str(folder), "-o", str(whole), "--steps", "1", "--crop", "32",
-                 "--batch", "1"]) == 0
+                 "--batch", "1", "--holdout-every", "0"]) == 0
+    assert "not checked" in capsys.readouterr().out
     capsys.readouterr()
     assert main(["eval", "--clip", str(folder), "--weights", str(whole), "--backend", "torch",
                  "--out", str(tmp_path / "ev2"), "--quiet"]) == 0
@@ -450,3 +457,43 @@ def test_eval_clip_rerun_reuses_its_result_and_a_readapted_model_gets_a_new_fold
     # an explicit --out holding another scoring is still refused without --overwrite
     assert main([*score, "--out", str(first.parent)]) == 1
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_adapt_never_hands_back_a_model_worse_than_the_input(tmp_path, capsys):
+    """A rain-free, noise-free static clip: no model can beat the rainy input (the frames are
+    their own median), so adapt writes an identity, says so with the numbers, and writes
+    nothing with --strict."""
+    clean = background(64, 80, seed=3).round().astype(np.uint8)
+    folder = write_folder(tmp_path / "dry", [clean] * 6)
+    out = tmp_path / "dry.pt"
+    args = ["adapt", str(folder), "-o", str(out), "--steps", "3", "--crop", "32", "--batch", "1"]
+    assert main([*args, "--strict"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nothing written" in err[0] and "held-out frames (1)" in err[0]
+    assert not out.exists() and not resume_path(out).exists()
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "no model beats the rainy input on the held-out frames" in text
+    meta = load_checkpoint(out)["meta"]["adapt"]
+    assert meta["verdict"] == "identity" and meta["frames_held_out"] == [4]
+    assert meta["heldout"]["input"]["psnr_y"] > meta["heldout"]["start"]["psnr_y"]
+    import memderain
+
+    d = memderain.load_model(out, backend="torch", precision="f32")
+    assert d.model.config.rain_gain == 0.0
+    assert np.array_equal(d.derain(clean), clean)  # the clip is left as it is
+
+
+def test_several_clips_of_one_camera_adapt_one_model(tmp_path, capsys):
+    a, _, _ = _clip_with_truth(tmp_path / "a", n=6)
+    b, _, _ = _clip_with_truth(tmp_path / "b", n=5)
+    out = tmp_path / "cam.pt"
+    assert main(["adapt", str(a), str(b), "-o", str(out), "--steps", "2", "--crop", "32",
+                 "--batch", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "adapted on 9 frames" in text and "2 held out" in text  # 5 + 4 used, 1 + 1 held
+    clips = load_checkpoint(out)["meta"]["adapt"]["clips"]
+    assert [c["clip"] for c in clips] == [str(a.resolve()), str(b.resolve())]
+    assert main(["eval", "--clip", str(b), "--weights", str(out), "--backend", "torch",
+                 "--out", str(tmp_path / "ev"), "--quiet"]) == 0
+    assert "held out of adaptation frames (1 of 5)" in capsys.readouterr().out

@@ -43,6 +43,9 @@ class ModelConfig:
       can then never brighten a pixel. Off by default (paper); on for the shipped model (trained
       with it from stage 3, preset ``default-streaks``), where it stops a learned brightening of
       rain-free regions (MODEL_CARD.md).
+    * ``rain_gain``: R_hat is multiplied by this before B = I - R (1 = the paper). 0 makes the
+      network an identity: what ``memderain adapt`` writes when neither the adapted nor the
+      starting model beats the rainy input on the clip's held-out frames.
     """
 
     in_channels: int = 3  # RGB input I
@@ -53,10 +56,13 @@ class ModelConfig:
     normalize_query_in_update: bool = True  # see class docstring
     clamp_background: bool = True  # see class docstring
     nonnegative_rain: bool = False  # see class docstring
+    rain_gain: float = 1.0  # see class docstring
 
     def __post_init__(self) -> None:
         if self.in_channels < 1 or self.channels < 1:
             raise ConfigError("model.in_channels and model.channels must be positive")
+        if not 0.0 <= self.rain_gain <= 1.0:
+            raise ConfigError("model.rain_gain must be in [0, 1]")
         if self.use_memory and self.num_items < 1:
             raise ConfigError("model.num_items must be >= 1 when use_memory is true")
         if self.read_temperature <= 0:

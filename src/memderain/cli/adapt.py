@@ -46,8 +46,12 @@ def add_adapt_options(p: argparse.ArgumentParser) -> None:
                    help=f"share of crops drawn where the frames have rain (default {d.FOCUS:g}; "
                         "0 = uniform crops)")
     g.add_argument("--lr", type=float, default=d.LR, help=f"learning rate (default {d.LR:g})")
-    g.add_argument("--holdout-every", type=int, default=0, metavar="N",
-                   help="leave every N-th frame out of the training (score them apart)")
+    g.add_argument("--holdout-every", type=int, default=d.HOLDOUT_EVERY, metavar="N",
+                   help=f"leave every N-th frame out of the training (default "
+                        f"{d.HOLDOUT_EVERY}): the adapted model, the starting model and the "
+                        "rainy input are scored on them at the end, and the adapted model is "
+                        "written only if it beats both (else the better of the two; 0 = no "
+                        "check)")
     g.add_argument("--seed", type=int, default=0,
                    help="random seed of crops and pairs (default 0)")
 
@@ -68,7 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("adapt", help="fine-tune the model on your own static-camera rain clip",
                        description=__doc__.split("\n\n", 1)[1].replace("``", ""),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("clip", metavar="CLIP", help="video file or folder of frames (static camera)")
+    p.add_argument("clip", metavar="CLIP", nargs="+",
+                   help="video file or folder of frames (static camera); several clips of one "
+                        "camera adapt one model together")
     p.add_argument("-o", "--output", required=True, metavar="ADAPTED.pt",
                    help="where to write the adapted checkpoint")
     p.add_argument("--weights", metavar="PATH", help="starting checkpoint (default: shipped)")
@@ -83,6 +89,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "exists, one of --resume / --overwrite is required)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing ADAPTED.pt, or start again instead of resuming")
+    p.add_argument("--strict", action="store_true",
+                   help="write nothing (exit 1) unless the adapted model beats the starting "
+                        "model and the rainy input on the held-out frames")
     add_adapt_options(p)
     p.set_defaults(func=run)
 
@@ -119,15 +128,33 @@ class ProgressBars:
                 bar.close()
 
 
-def run_adapt(clip: str, out: Path, weights, cfg, *, resume: bool, overwrite: bool):
+def run_adapt(clip, out: Path, weights, cfg, *, resume: bool, overwrite: bool,
+              strict: bool = False):
     from memderain.training.adapt import adapt
 
-    bars = ProgressBars(Path(clip).name)
+    clips = [clip] if isinstance(clip, (str, Path)) else list(clip)
+    bars = ProgressBars(" + ".join(Path(c).name for c in clips))
     try:
-        return adapt(clip, out, weights, cfg, resume=resume, overwrite=overwrite,
-                     progress=bars.steps, read_progress=bars.reading)
+        return adapt(clips if len(clips) > 1 else clips[0], out, weights, cfg, resume=resume,
+                     overwrite=overwrite, strict=strict, progress=bars.steps,
+                     read_progress=bars.reading)
     finally:
         bars.close()
+
+
+VERDICTS = {
+    "adapted": "wrote the adapted model",
+    "start": "the adapted model is not better than the starting model on the held-out frames: "
+             "wrote the starting model instead",
+    "identity": "no model beats the rainy input on the held-out frames: wrote an identity "
+                "(the clip is best left as it is)",
+    "unchecked": "wrote the adapted model, unchecked",
+}
+
+
+def summary(res) -> str:
+    """Two lines: the held-out scores and what was written."""
+    return f"{res.heldout_line()}\n{VERDICTS[res.verdict]} -> {res.path}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,14 +163,17 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     try:
         res = run_adapt(args.clip, out, args.weights, adapt_config(args, args.device),
-                        resume=args.resume, overwrite=args.overwrite)
+                        resume=args.resume, overwrite=args.overwrite, strict=args.strict)
     except KeyboardInterrupt:
         print(f"memderain adapt: interrupted; {out} untouched; continue with --resume "
               f"(state in {resume_path(out)})", file=sys.stderr)
         return 130
-    held = f", {len(res.frames_held_out)} held out" if res.frames_held_out else ""
-    print(f"adapted on {len(res.frames_used)} frames of {res.clip.source}{held} "
-          f"({res.clip.static_fraction:.0%} static pixels): {res.steps} steps in "
-          f"{res.seconds:.0f} s -> {res.path}")
-    print(f"next: memderain derain {args.clip} --weights {res.path} -o OUT/")
+    n_used, n_held = sum(map(len, res.used)), sum(map(len, res.held))
+    held = f", {n_held} held out" if n_held else ""
+    names = ", ".join(c.source for c in res.clips)
+    static = sum(c.static_fraction for c in res.clips) / len(res.clips)
+    print(f"adapted on {n_used} frames of {names}{held} ({static:.0%} static pixels): "
+          f"{res.steps} steps in {res.seconds:.0f} s")
+    print(summary(res))
+    print(f"next: memderain derain {args.clip[0]} --weights {res.path} -o OUT/")
     return 0

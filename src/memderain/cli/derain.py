@@ -137,8 +137,11 @@ def _adapt_first(args: argparse.Namespace) -> Path:
               file=sys.stderr)
     res = run_adapt(str(src), weights, args.weights, adapt_config(args, args.device),
                     resume=resume, overwrite=args.overwrite)
+    from memderain.cli.adapt import summary
+
     print(f"adapted on {len(res.frames_used)} frames in {res.seconds:.0f} s ({res.steps} "
-          f"steps) -> {weights}", file=sys.stderr)
+          f"steps)", file=sys.stderr)
+    print(summary(res), file=sys.stderr)
     return weights
 
 

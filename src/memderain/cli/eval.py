@@ -376,8 +376,10 @@ def _adapted_frames(weights: Path, clip) -> tuple[list[int], list[int]] | None:
     from memderain.checkpoint import load_checkpoint
 
     info = load_checkpoint(weights).get("meta", {}).get("adapt")
-    if not info or info.get("clip") != str(Path(clip.source).resolve()):
+    if not info:
         return None
-    if list(info.get("frame_indices", [])) != list(map(int, clip.indices)):
-        return None
-    return list(info.get("frames_used", [])), list(info.get("frames_held_out", []))
+    for entry in info.get("clips") or [info]:  # several clips adapted together, or one
+        if (entry.get("clip") == str(Path(clip.source).resolve())
+                and list(entry.get("frame_indices", [])) == list(map(int, clip.indices))):
+            return list(entry.get("frames_used", [])), list(entry.get("frames_held_out", []))
+    return None

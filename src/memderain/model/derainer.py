@@ -79,6 +79,8 @@ class MemDerain(nn.Module):
         rain = self.decoder(skips, bottleneck)[..., :h, :w]  # decode R_hat, crop padding
         if self.config.nonnegative_rain:
             rain = rain.clamp(min=0.0)  # rain only adds light (Eq. 1 with R >= 0)
+        if self.config.rain_gain != 1.0:
+            rain = rain * self.config.rain_gain  # 0: an identity (adapt's safety fallback)
         background = image - rain  # Eq. 1: B = I - R
         if self.config.clamp_background:
             background = background.clamp(-1.0, 1.0)

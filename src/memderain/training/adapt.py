@@ -16,6 +16,15 @@ written atomically every ``save_every_s`` seconds and on interruption (Ctrl-C, S
 while it exists (a plain re-run must not silently throw the interrupted work away). ``ADAPTED.pt`` itself is written once, atomically, at the end, so an
 interrupted run never leaves a half-written or half-adapted weights file behind and an
 existing file stays as it was.
+
+Never a worse model (issue 31): every ``holdout_every``-th frame (default 5) is left out of
+the training. At the end the adapted model, the starting model and the identity (the rainy
+frames themselves) are scored on those frames against the temporal median
+(:mod:`memderain.evaluation.clip_score`); the adapted model is written only if it beats both.
+Otherwise the better of the other two is written instead (the starting weights, or the starting
+weights with ``rain_gain`` 0, an identity) and :attr:`AdaptResult.verdict` says which; with
+``strict=True`` nothing is written and :class:`AdaptRefused` is raised with the numbers.
+Several clips of one camera adapt one model together (``clip_source`` a list).
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +56,7 @@ from memderain.data.static_clip import (
     load_static_clip,
 )
 from memderain.errors import MemderainError
+from memderain.evaluation.clip_score import torch_method
 from memderain.losses import siamese_loss
 from memderain.model import split_pair
 from memderain.training import adapt_defaults as defaults
@@ -72,6 +82,10 @@ OBJECTIVES: dict[str, LossConfig] = {
 }
 
 
+class AdaptRefused(MemderainError):
+    """``strict`` adaptation that did not beat the starting model and the identity."""
+
+
 @dataclass(frozen=True)
 class AdaptConfig:
     """Settings of one adaptation (defaults fit 2 CPU cores and a 640x480 clip)."""
@@ -88,7 +102,9 @@ class AdaptConfig:
     max_frames: int = DEFAULT_MAX_FRAMES
     max_side: int = 0  # downsize frames to this longer side first (0: keep)
     max_shift: float = DEFAULT_MAX_SHIFT
-    holdout_every: int = 0  # leave every N-th frame out of training (to score it apart)
+    # leave every N-th frame out of training: the safety check scores them (0/1: none, and
+    # then no check)
+    holdout_every: int = defaults.HOLDOUT_EVERY
     threads: int = 0  # torch CPU threads (0: torch's default)
     device: str = "auto"
     # "auto": bf16 autocast on CUDA and on CPUs with AMX / AVX512-BF16 (2x the steps in the
@@ -124,13 +140,31 @@ class AdaptConfig:
 
 @dataclass
 class AdaptResult:
-    path: Path
+    path: Path | None  # what was written (None: nothing, strict)
     steps: int
     seconds: float
-    frames_used: list[int]
+    frames_used: list[int]  # of the first clip (``used`` has every clip's)
     frames_held_out: list[int]
     losses: dict[str, float]
     clip: StaticClip
+    clips: list[StaticClip] = field(default_factory=list)
+    used: list[list[int]] = field(default_factory=list)
+    held: list[list[int]] = field(default_factory=list)
+    # "adapted", "start" or "identity": what was written; "unchecked" without held-out frames
+    verdict: str = "unchecked"
+    heldout: dict[str, dict[str, float]] = field(default_factory=dict)  # method -> scores
+
+    def heldout_line(self) -> str:
+        """One line: the held-out scores of the three candidates and what was written."""
+        if not self.heldout:
+            return "no frame held out (a clip of fewer than --holdout-every frames): not checked"
+        s = self.heldout
+        base = s["input"]["psnr_y"]
+        parts = [f"input {base:.2f} dB"] + [
+            f"{name} {s[name]['psnr_y']:.2f} ({s[name]['psnr_y'] - base:+.2f}, brightness "
+            f"{s[name]['brightness']:+.2f})" for name in ("start", "adapted")]
+        n = sum(len(h) for h in self.held)
+        return f"held-out frames ({n}): " + ", ".join(parts)
 
 
 def resume_path(out: str | Path) -> Path:
@@ -158,14 +192,19 @@ def _lr_factor(step: int, done: float, warmup: int) -> float:
 Progress = Callable[[int, int, dict[str, float]], None]  # (step, total, values)
 
 
-def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None = None,
-          cfg: AdaptConfig | None = None, *, resume: bool = False, overwrite: bool = False,
-          clip: StaticClip | None = None, progress: Progress | None = None,
+def adapt(clip_source: str | Path | Sequence[str | Path], out: str | Path,
+          weights: str | Path | None = None, cfg: AdaptConfig | None = None, *,
+          resume: bool = False, overwrite: bool = False, strict: bool = False,
+          clip: StaticClip | Sequence[StaticClip] | None = None,
+          progress: Progress | None = None,
           callback: Callable[[int, torch.nn.Module], None] | None = None,
           read_progress: Callable | None = None) -> AdaptResult:
-    """Adapt ``weights`` (default: the shipped model) to the clip and write ``out``.
+    """Adapt ``weights`` (default: the shipped model) to the clip(s) and write ``out``.
 
-    ``clip`` may pass an already loaded :class:`StaticClip` of ``clip_source``.
+    ``clip_source``: one clip or several of one camera (adapted together). ``clip`` may pass
+    already loaded :class:`StaticClip` s of ``clip_source``. ``strict``: write nothing (raise
+    :class:`AdaptRefused`) unless the adapted model beats the starting model and the identity
+    on the held-out frames.
     ``progress(step, total, values)`` is called after every step, and ``callback(step, model)``
     too (benchmarks score the model there; tests interrupt the run). ``read_progress(iterable,
     total)`` may wrap the reading of the clip's frames (a bar before the first step). Raises
@@ -195,16 +234,27 @@ def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None =
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:
+        sources = ([clip_source] if isinstance(clip_source, (str, Path))
+                   else list(clip_source))
         if clip is None:
-            clip = load_static_clip(clip_source, cfg.max_frames, cfg.max_shift,
-                                    cfg.max_side or None, progress=read_progress)
-        used, held = holdout_split(len(clip), cfg.holdout_every)
-        if len(used) < 2:
-            raise MemderainError(f"{clip_source}: {len(used)} frame(s) left to adapt on")
-        crop = min(cfg.crop_size, (min(clip.frames.shape[1:3]) // 8) * 8)
-        dataset = ClipPairs([clip], crop, items_per_epoch=max(64, 16 * cfg.batch_size),
-                            seed=cfg.seed, frames=[used], focus=cfg.focus)
-        model, ckpt = model_from_checkpoint(base)
+            clips = [load_static_clip(src, cfg.max_frames, cfg.max_shift, cfg.max_side or None,
+                                      progress=read_progress) for src in sources]
+        else:
+            clips = [clip] if isinstance(clip, StaticClip) else list(clip)
+        used, held = zip(*(holdout_split(len(c), cfg.holdout_every) for c in clips), strict=True)
+        used, held = [list(u) for u in used], [list(h) for h in held]
+        for src, u in zip(sources, used, strict=True):
+            if len(u) < 2:
+                raise MemderainError(f"{src}: {len(u)} frame(s) left to adapt on")
+        crop = min([cfg.crop_size] + [(min(c.frames.shape[1:3]) // 8) * 8 for c in clips])
+        dataset = ClipPairs(clips, crop, items_per_epoch=max(64, 16 * cfg.batch_size),
+                            seed=cfg.seed, frames=used, focus=cfg.focus)
+        start_model, ckpt = model_from_checkpoint(base)  # as shipped: the check's "start"
+        start_model = start_model.to(device).eval()
+        t_check = time.monotonic()
+        start_scores = _heldout_scores(clips, held, {"start": torch_method(start_model)})
+        check_s = time.monotonic() - t_check  # the adapted model's check costs about the same
+        model, _ = model_from_checkpoint(base)
         if cfg.nonnegative_rain is not None:  # an output constraint: no weight depends on it
             model.config = dataclasses.replace(model.config,
                                                nonnegative_rain=cfg.nonnegative_rain)
@@ -228,7 +278,8 @@ def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None =
             torch.manual_seed(cfg.seed)
         loss_cfg = cfg.loss_config()
         amp = resolve_amp({"f32": "none"}.get(cfg.precision, cfg.precision), device)
-        budget = cfg.minutes * 60.0 if cfg.minutes > 0 else math.inf
+        # the budget covers the whole command: keep room for the closing check
+        budget = cfg.minutes * 60.0 - 1.2 * check_s if cfg.minutes > 0 else math.inf
         values: dict[str, float] = {}
 
         def save_state() -> None:
@@ -268,22 +319,72 @@ def adapt(clip_source: str | Path, out: str | Path, weights: str | Path | None =
                 save_state()
             raise
         model = model.to(memory_format=torch.contiguous_format).eval()
+        scores = _heldout_scores(clips, held, {"adapted": torch_method(model)})
+        heldout = {**start_scores, **scores}
+        verdict = _verdict(heldout)
+        per_clip = [{"clip": str(Path(c.source).resolve()) if c.source else "",
+                     "frames": len(c), "frame_indices": list(map(int, c.indices)),
+                     "frames_used": u, "frames_held_out": h}
+                    for c, u, h in zip(clips, used, held, strict=True)]
         meta = {
             "recipe": f"adapt ({cfg.objective if cfg.loss is None else 'custom loss'})",
-            "base_weights": str(base), "steps": step, "wall_time_s": round(elapsed, 1),
+            "base_weights": str(base), "steps": step,
+            "wall_time_s": round(elapsed0 + time.monotonic() - t_call, 1),
             "memderain_version": __version__,
-            "adapt": {"clip": str(Path(clip.source).resolve()) if clip.source else "",
-                      "frames": len(clip), "frame_indices": list(map(int, clip.indices)),
-                      "frames_used": used, "frames_held_out": held,
-                      "config": _cfg_dict(cfg)},
+            "adapt": {**per_clip[0], "clips": per_clip, "config": _cfg_dict(cfg),
+                      "verdict": verdict, "heldout": heldout},
             "base_meta": dict(ckpt.get("meta", {})),
         }
+        result = AdaptResult(out, step, elapsed, used[0], held[0], values, clips[0], clips,
+                             used, held, verdict, heldout)
+        if verdict not in ("adapted", "unchecked"):
+            if strict:
+                if state_path.exists():
+                    state_path.unlink()
+                raise AdaptRefused(f"the adapted model does not beat the starting model and "
+                                   f"the rainy input on the held-out frames; nothing written "
+                                   f"({result.heldout_line()})")
+            model = start_model.cpu()
+            if verdict == "identity":  # leave the clip as it is: R_hat x 0
+                model.config = dataclasses.replace(model.config, rain_gain=0.0)
         _save_result(make_checkpoint(model, meta), out)
         if state_path.exists():
             state_path.unlink()
-        return AdaptResult(out, step, elapsed, used, held, values, clip)
+        return result
     finally:
         torch.set_num_threads(saved_threads)
+
+
+def _heldout_scores(clips: Sequence[StaticClip], held: Sequence[Sequence[int]],
+                    methods: dict) -> dict[str, dict[str, float]]:
+    """{method (and "input"): {psnr_y, brightness, hf_error}} on the held-out frames of
+    every clip, pooled (mean squared error weighted by frames); {} when none is held out."""
+    from memderain.evaluation.clip_score import score_methods
+
+    per = [(len(h), score_methods(c, methods, frames=h)) for c, h in zip(clips, held, strict=True)
+           if h]
+    if not per:
+        return {}
+    total = sum(n for n, _ in per)
+    out = {}
+    for name in per[0][1]:
+        mse = sum(n * 255.0 ** 2 / 10 ** (sc[name].psnr_y / 10) for n, sc in per) / total
+        out[name] = {  # plain floats: the checkpoint's meta must load with weights_only
+            "psnr_y": round(float(10 * math.log10(255.0 ** 2 / max(mse, 1e-12))), 3),
+            "brightness": round(float(sum(n * sc[name].brightness for n, sc in per)) / total, 3),
+            "hf_error": round(float(sum(n * sc[name].hf_error for n, sc in per)) / total, 3)}
+    return out
+
+
+def _verdict(scores: dict[str, dict[str, float]]) -> str:
+    """What to write: "adapted" if it beats the starting model and the identity on the
+    held-out frames (Y-PSNR), else the better of those two; "unchecked" without scores."""
+    if not scores:
+        return "unchecked"
+    psnr = {k: v["psnr_y"] for k, v in scores.items()}
+    if psnr["adapted"] > max(psnr["start"], psnr["input"]):
+        return "adapted"
+    return "start" if psnr["start"] > psnr["input"] else "identity"
 
 
 def _save_result(checkpoint: dict, out: Path) -> None:
@@ -340,4 +441,4 @@ def _step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_cfg: Lo
     return {"loss": float(loss.detach()), **{k: float(t) for k, t in terms.items()}}
 
 
-__all__ = ["OBJECTIVES", "AdaptConfig", "AdaptResult", "adapt", "resume_path"]
+__all__ = ["OBJECTIVES", "AdaptConfig", "AdaptRefused", "AdaptResult", "adapt", "resume_path"]

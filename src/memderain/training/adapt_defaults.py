@@ -13,3 +13,4 @@ CROP_SIZE = 96
 BATCH_SIZE = 4  # pairs per step
 FOCUS = 0.5  # share of crops drawn where the frame has rain (ClipPairs.focus)
 LR = 1e-3
+HOLDOUT_EVERY = 5  # every 5th frame is left out of training and scores the result
