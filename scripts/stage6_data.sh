@@ -19,10 +19,12 @@ S5=${S5:-out/stage5}
 SHARED=${SHARED:-../shared/data}
 BG=$SHARED/backgrounds/train
 BANK=${BANK:-$OUT/bank}
-RL_SPECS=${RL_SPECS:-"rl:real-layers:21"}
+# default: real layers at gain 1.5-3 (probe p2, the best of the probes in docs/real-rain.md)
+RL_SPECS=${RL_SPECS:-"rlg:$OUT/rl-gain.yaml:22"}
 RENDERED=${RENDERED:-"mixed-streaks heavy-streaks v2-timelapse"}
 [ -d "$S5/synth-v2-timelapse/frames" ] || { echo "run scripts/stage5_data.sh first"; exit 1; }
 mkdir -p "$OUT"
+[ -f "$OUT/rl-gain.yaml" ] || printf 'preset: real-layers\ngain: [1.5, 3.0]\n' > "$OUT/rl-gain.yaml"
 [ -f "$BANK/bank.json" ] ||
     memderain rain-layers "$SHARED/real_video/yard.mp4" "$SHARED/real_video/night_street.mp4" \
         -o "$BANK" --max-frames 200 --preview "$BANK-preview.png" --clean "$BG" --overwrite
