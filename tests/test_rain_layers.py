@@ -213,3 +213,14 @@ def test_bank_errors_are_one_line(tmp_path, capsys):
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 3 and all(line.startswith("memderain synth: error:") for line in lines)
     assert "bank" in lines[0] and "--bank" in lines[1] and "bank" in lines[2]
+
+
+def test_synth_preview_shows_real_layers_from_a_bank(tmp_path):
+    bank = _bank(tmp_path)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.full((64, 80, 3), 90, np.uint8)).save(photos / "flat.png")
+    grid = tmp_path / "grid.png"
+    assert main(["synth", str(photos), "--preview", str(grid), "--rain", "real-layers",
+                 "--bank", str(bank), "--count", "2"]) == 0
+    assert grid.stat().st_size > 0

@@ -98,7 +98,8 @@ def run_preview(args: argparse.Namespace) -> int:
         real = list_images(Path(args.real))
         if not real:
             raise MemderainError(f"--real {args.real}: no images")
-    path = rain_preview(clean, real, args.preview, rain=args.rain, count=args.count,
+    path = rain_preview(clean, real, args.preview, rain=args.rain, bank=args.bank,
+                        count=args.count,
                         seed=args.seed, max_side=args.max_side or 512, overwrite=args.overwrite)
     print(f"wrote {path}: {args.count} synthetic ({args.rain}) and {len(real) and args.count} "
           "real crops")

@@ -35,9 +35,11 @@ def _pick(files: Sequence[Path], count: int, rng: np.random.Generator) -> list[P
 
 
 def synthetic_crops(clean_files: Sequence[Path], rain: str, count: int, seed: int = 0,
-                    max_side: int = 512) -> list[tuple[np.ndarray, str]]:
-    """``count`` (crop HxWx3 float [0, 1], title) of one rainy frame of random clean photos."""
-    cfg = rain_config(rain)
+                    max_side: int = 512, bank: str | Path | None = None
+                    ) -> list[tuple[np.ndarray, str]]:
+    """``count`` (crop HxWx3 float [0, 1], title) of one rainy frame of random clean photos
+    (``bank``: the rain-layer bank of ``rain`` = ``real-layers``)."""
+    cfg = rain_config(rain, bank)
     rng = np.random.default_rng(seed)
     crops = []
     for i, path in enumerate(_pick(clean_files, count, rng)):
@@ -58,9 +60,10 @@ def real_crops(real_files: Sequence[Path], count: int, seed: int = 0, max_side: 
 
 def rain_preview(clean_files: Sequence[Path], real_files: Sequence[Path], path: str | Path,
                  rain: str = "v2", count: int = 6, seed: int = 0, max_side: int = 512,
-                 columns: int = 6, overwrite: bool = False) -> Path:
+                 columns: int = 6, overwrite: bool = False, bank: str | Path | None = None
+                 ) -> Path:
     """Write a PNG: rows of synthetic crops first, then rows of real crops (if any)."""
-    panels: list[Panel] = synthetic_crops(clean_files, rain, count, seed, max_side)
+    panels: list[Panel] = synthetic_crops(clean_files, rain, count, seed, max_side, bank)
     rows = [panels[i:i + columns] for i in range(0, len(panels), columns)]
     if real_files:
         real = real_crops(real_files, count, seed, max_side)
