@@ -51,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from memderain.atomicfile import check_new_output, check_writable
     from memderain.data.rain_layers import LayerOptions, check_bank_out, lift_layers, write_bank
     from memderain.data.static_clip import load_static_clip
 
@@ -58,8 +59,6 @@ def run(args: argparse.Namespace) -> int:
                         min_level=args.min_level, min_area=args.min_area, blob=args.blob,
                         blend=args.blend)
     out = Path(args.out)
-    from memderain.atomicfile import check_new_output, check_writable
-
     check_bank_out(out, args.overwrite)  # before any work
     check_writable(out, folder=True, name=f"BANK {out}")
     if args.preview:

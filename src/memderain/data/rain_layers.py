@@ -125,7 +125,8 @@ class LayerOptions:
         if not 0 < self.low_sigma <= self.high_sigma:
             raise MemderainError("need 0 < low_sigma <= high_sigma")
         if self.min_area < 1 or self.blob < 0 or self.min_level < 0 or self.direction_tol < 0:
-            raise MemderainError("need min_area >= 1, blob >= 0, min_level >= 0")
+            raise MemderainError("need min_area >= 1, blob >= 0, min_level >= 0, "
+                                 "direction_tol >= 0")
         if self.blend not in BLENDS:
             raise MemderainError(f"unknown blend {self.blend!r}; choose from {', '.join(BLENDS)}")
 

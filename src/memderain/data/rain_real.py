@@ -59,17 +59,22 @@ def _uniform(g: torch.Generator, lo: float, hi: float) -> float:
     return lo + (hi - lo) * float(torch.rand((), generator=g))
 
 
+def _turned_extent(size: tuple[int, int], angle_deg: float) -> tuple[float, float]:
+    """(height, width) of the upright box that holds an (h, w) box turned by ``angle_deg``."""
+    h, w = size
+    rad = math.radians(abs(angle_deg))
+    return h * math.cos(rad) + w * math.sin(rad), w * math.cos(rad) + h * math.sin(rad)
+
+
 def cut_layer(layer: np.ndarray, size: tuple[int, int], scale: float, angle_deg: float,
               flip: bool, pos: tuple[float, float]) -> np.ndarray:
     """A (h, w) window of ``layer`` seen at ``scale`` (layer px per output px), turned by
     ``angle_deg`` about its centre, optionally flipped; ``pos`` in [0, 1]^2 places it. The
     window is cut large enough that the rotation leaves no empty corners."""
     h, w = size
-    rad = math.radians(abs(angle_deg))
-    need_h = (h * math.cos(rad) + w * math.sin(rad)) * scale
-    need_w = (w * math.cos(rad) + h * math.sin(rad)) * scale
+    need_h, need_w = _turned_extent(size, angle_deg)
     lh, lw = layer.shape
-    ch, cw = min(lh, math.ceil(need_h) + 2), min(lw, math.ceil(need_w) + 2)
+    ch, cw = min(lh, math.ceil(need_h * scale) + 2), min(lw, math.ceil(need_w * scale) + 2)
     y0 = round(pos[0] * (lh - ch))
     x0 = round(pos[1] * (lw - cw))
     img = Image.fromarray(np.ascontiguousarray(layer[y0:y0 + ch, x0:x0 + cw]), "F")
@@ -86,12 +91,9 @@ def cut_layer(layer: np.ndarray, size: tuple[int, int], scale: float, angle_deg:
 
 def fit_scale(layer_hw: tuple[int, int], size: tuple[int, int], angle_deg: float,
               scale: float) -> float:
-    """``scale`` raised where needed so the rotated window fits inside the layer."""
-    h, w = size
-    rad = math.radians(abs(angle_deg))
-    need_h = h * math.cos(rad) + w * math.sin(rad) + 2
-    need_w = w * math.cos(rad) + h * math.sin(rad) + 2
-    return min(scale, (layer_hw[0] - 2) / need_h, (layer_hw[1] - 2) / need_w)
+    """``scale`` lowered where needed so the turned window fits inside the layer."""
+    need_h, need_w = _turned_extent(size, angle_deg)
+    return min(scale, (layer_hw[0] - 2) / (need_h + 2), (layer_hw[1] - 2) / (need_w + 2))
 
 
 def synthesize_real_layers(background: torch.Tensor, num_frames: int, cfg: RealLayersConfig,

@@ -78,7 +78,6 @@ def layer_preview(clips: dict, lifted: dict, path: str | Path, clean_dir: str | 
     rainiest layer has the most rain: the real frame, the layer (x4 for visibility), the layer
     put back on the clip's median, and the layer on a clean photo of ``clean_dir`` (seeded)."""
     from memderain.data.rain_layers import apply_blend
-    from memderain.data.rain_real import cut_layer
     from memderain.data.scenes import list_images
 
     rng = np.random.default_rng(seed)
@@ -100,8 +99,8 @@ def layer_preview(clips: dict, lifted: dict, path: str | Path, clean_dir: str | 
         if cleans:
             bg = load_background(cleans[int(rng.integers(len(cleans)))], 512)
             bg = _crop(bg, rng, side).astype(np.float32) / 255
-            cut = cut_layer(layer[crop], (side, side), 1.0, 0.0, False, (0.5, 0.5))
-            row.append((apply_blend(bg, cut[..., None] * gain, blend), "layer on a clean photo"))
+            row.append((apply_blend(bg, layer[crop][..., None] * gain, blend),
+                        "layer on a clean photo"))
         rows.append([(_pad(a, PANEL_PX), title) for a, title in row])
     return save_figure(grid_figure(rows), Path(path), overwrite)
 
