@@ -513,3 +513,25 @@ def test_amp_auto_follows_the_cpu(monkeypatch):
     assert tr.resolve_amp("auto", torch.device("cuda")) == "bf16"
     assert tr.resolve_amp("none", torch.device("cuda")) == "none"
     assert tr.resolve_amp("bf16", cpu) == "bf16"
+
+
+def test_snapshots_keep_the_weights_of_every_nth_step(scenes, tmp_path):
+    """train.snapshot_every keeps weights-only copies that equal the model at that step: the
+    run can be stopped at step 2 and the step-2 snapshot holds the same weights as last.pt."""
+    cfg = _cfg(scenes, "train.steps=4", "train.ckpt_every=100", "optim.lr=1e-3",
+               "train.snapshot_every=2", "train.stop_at=2")
+    _train(cfg, tmp_path / "run")
+    snaps = sorted(p.name for p in (tmp_path / "run" / "snapshots").iterdir())
+    assert snaps == ["step-000002.pt"]
+    snap = load_checkpoint(tmp_path / "run" / "snapshots" / "step-000002.pt")
+    last = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert "train_state" not in snap and snap["meta"]["steps"] == 2
+    for key, value in last["state_dict"].items():
+        assert torch.equal(value, snap["state_dict"][key]), key
+    resumed = _cfg(scenes, "train.steps=4", "train.ckpt_every=100", "optim.lr=1e-3",
+                   "train.snapshot_every=2")
+    _train(resumed, tmp_path / "run", resume=True)
+    snaps = sorted(p.name for p in (tmp_path / "run" / "snapshots").iterdir())
+    assert snaps == ["step-000002.pt", "step-000004.pt"]
+    with pytest.raises(ConfigError, match="snapshot_every"):
+        _cfg(scenes, "train.snapshot_every=-1")

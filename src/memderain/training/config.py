@@ -185,6 +185,8 @@ class TrainConfig:
     ckpt_every: int = 2000  # steps between last.pt saves
     ckpt_minutes: float = 30.0  # and at least this often in wall time (0: off)
     val_every: int = 5000  # steps between validations (if data.val is set)
+    snapshot_every: int = 0  # keep a weights-only copy snapshots/step-NNNNNN.pt every this many
+    # steps (0: off), for choosing a step afterwards on checks never trained on
     progress: bool = True  # tqdm bar (only on a TTY)
     stop_at: int = 0  # stop after this step (0: off), saving last.pt, without changing the
     # schedule (which follows `steps`): a session-sized piece of a long run, resumed later
@@ -195,6 +197,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.threads < 0:
             raise ConfigError("train.steps, train.batch_size must be >= 1, train.threads >= 0")
+        if self.snapshot_every < 0:
+            raise ConfigError("train.snapshot_every must be >= 0 (0: no snapshots)")
         if self.stop_at < 0:
             raise ConfigError("train.stop_at must be >= 0 (0: train to train.steps)")
         if self.amp not in AMP_MODES:

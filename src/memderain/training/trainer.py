@@ -30,6 +30,7 @@ from memderain.checkpoint import (
     OUTPUT_CONSTRAINT_FIELDS,
     load_checkpoint,
     load_state_into,
+    save_checkpoint,
     unwrap_model,
 )
 from memderain.errors import MemderainError
@@ -54,7 +55,7 @@ RESUMABLE_CHANGES = {
     "data.val_frames_per_scene", "data.val_metric", "train.steps", "train.device",
     "train.compile", "train.amp",
     "train.log_every", "train.image_every", "train.ckpt_every", "train.ckpt_minutes",
-    "train.val_every", "train.progress", "train.threads", "train.stop_at",
+    "train.val_every", "train.progress", "train.threads", "train.stop_at", "train.snapshot_every",
 }
 Callback = Callable[["Trainer", int, dict[str, float]], None]
 
@@ -324,6 +325,14 @@ class Trainer:
         self._last_save = time.monotonic()
         return out
 
+    def snapshot(self) -> Path | None:
+        """Weights-only copy ``snapshots/step-NNNNNN.pt`` of this step (rank 0): a few MB, no
+        optimiser, so a long run can keep many and pick or average them afterwards."""
+        if not self.dist.is_main:
+            return None
+        path = self.run_dir / "snapshots" / f"step-{self.step:06d}.pt"
+        return save_checkpoint(path, self.model, meta=self.meta())
+
     def _init_weights(self, path: Path) -> None:
         """Fine-tuning start: weights and memory items of ``path``. Its model config must match
         this run's except for the output constraints (``OUTPUT_CONSTRAINT_FIELDS``), which
@@ -430,6 +439,8 @@ class Trainer:
                 if D.broadcast_flag(due, self.dist, self.device):
                     self.save()
                     saved_at = self.step
+                if t.snapshot_every and self.step % t.snapshot_every == 0:
+                    self.snapshot()
                 if D.broadcast_flag(self._stop_requested, self.dist, self.device):
                     break
             if self.val_pairs is not None and self.step % t.val_every != 0:
