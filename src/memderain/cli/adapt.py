@@ -1,8 +1,9 @@
-"""`memderain adapt CLIP -o ADAPTED.pt`: fine-tune the model on your own static-camera clip.
+"""`memderain adapt CLIP -o ADAPTED.pt`: fine-tune the model on your own rain clip.
 
-Self-supervised test-time adaptation (no ground truth): the clip's frames are aligned, their
-temporal median and static mask computed, and the shipped (or --weights) model is trained on
-pairs of the clip's own frames for --minutes (default 4) or --steps. Then:
+Self-supervised test-time adaptation (no ground truth): the clip's frames are aligned (a
+hand-held clip is stabilised onto one view, --stabilise), their temporal median and static
+mask computed, and the shipped (or --weights) model is trained on pairs of the clip's own
+frames for --minutes (default 4) or --steps. Then (the original, unwarped frames):
 
     memderain derain CLIP --weights ADAPTED.pt -o OUT/
 
@@ -63,17 +64,18 @@ def adapt_config(args: argparse.Namespace, device: str = "auto"):
                        crop_size=args.crop, batch_size=args.batch, lr=args.lr, seed=args.seed,
                        focus=args.focus,
                        max_frames=args.max_frames, max_side=args.max_side,
-                       max_shift=args.max_shift, holdout_every=args.holdout_every,
+                       max_shift=args.max_shift, stabilise=args.stabilise,
+                       holdout_every=args.holdout_every,
                        nonnegative_rain=bool(args.nonnegative_rain), device=device,
                        precision=getattr(args, "train_precision", "auto"))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("adapt", help="fine-tune the model on your own static-camera rain clip",
+    p = sub.add_parser("adapt", help="fine-tune the model on your own rain clip (tripod or hand-held)",
                        description=__doc__.split("\n\n", 1)[1].replace("``", ""),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("clip", metavar="CLIP", nargs="+",
-                   help="video file or folder of frames (static camera); several clips of one "
+                   help="video file or folder of frames (tripod or hand-held); several clips of one "
                         "camera adapt one model together")
     p.add_argument("-o", "--output", required=True, metavar="ADAPTED.pt",
                    help="where to write the adapted checkpoint")

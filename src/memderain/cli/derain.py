@@ -94,7 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_backend_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--adapt", action="store_true",
-                   help="first fine-tune the model on INPUT itself (one static-camera video or "
+                   help="first fine-tune the model on INPUT itself (one rain video or "
                         "folder of frames; `memderain adapt`), save it as OUT/<name>-adapted.pt "
                         "and de-rain with it")
     from memderain.cli.adapt import add_adapt_options

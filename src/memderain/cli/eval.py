@@ -325,14 +325,16 @@ def _run_clip(args) -> int:
     method, derain, weights = _method_and_model(args)
     inputs = {"clip": _fingerprint(args.clip), "weights": _fingerprint(weights),
               "baseline": args.baseline, "frames": args.frames, "max_frames": args.max_frames,
-              "max_shift": args.max_shift, "max_side": args.max_side}
+              "max_shift": args.max_shift, "max_side": args.max_side,
+              "stabilise": args.stabilise}
     out, done = _clip_run_dir(args, dataset, method, inputs)
     if done is not None:
         print(done["tables"])
         print(f"{out / 'summary.json'} holds this scoring already (same clip, weights and "
               "options); shown again, not recomputed (--overwrite scores again)")
         return 0
-    clip = load_static_clip(args.clip, args.max_frames, args.max_shift, args.max_side or None)
+    clip = load_static_clip(args.clip, args.max_frames, args.max_shift, args.max_side or None,
+                            stabilise=args.stabilise)
     methods = dict(TRIVIAL_FILTERS)
     if derain is not None and method not in methods:
         methods[method] = derain

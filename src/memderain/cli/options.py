@@ -38,9 +38,11 @@ def add_device_option(p) -> None:
 
 
 def add_clip_options(p, *, max_frames: bool = True, note: str = "") -> None:
-    """How a static-camera clip is read (``adapt``, ``derain --adapt``, ``eval --clip``,
-    ``extract-frames``): ``--max-frames``, ``--max-side``, ``--max-shift``, with the defaults
-    of :func:`memderain.data.static_clip.load_static_clip`. ``note`` prefixes each help."""
+    """How a rain clip is read (``adapt``, ``derain --adapt``, ``eval --clip``,
+    ``extract-frames``, ``rain-layers``): ``--max-frames``, ``--max-side``, ``--max-shift``,
+    ``--stabilise``, with the defaults of :func:`memderain.data.static_clip.load_static_clip`.
+    ``note`` prefixes each help."""
+    from memderain.data.stabilise import MIN_COMMON_SHARE, STABILISE_MODES
     from memderain.data.static_clip import DEFAULT_MAX_FRAMES, DEFAULT_MAX_SHIFT
 
     if max_frames:
@@ -50,5 +52,11 @@ def add_clip_options(p, *, max_frames: bool = True, note: str = "") -> None:
     p.add_argument("--max-side", type=int, default=0,
                    help=f"{note}downsize frames to this longer side first (0 = keep)")
     p.add_argument("--max-shift", type=float, default=DEFAULT_MAX_SHIFT,
-                   help=f"{note}refuse a camera that moves more than N px "
-                        f"(default {DEFAULT_MAX_SHIFT:g})")
+                   help=f"{note}a camera that moves more than N px is hand-held: stabilised, "
+                        f"or refused with --stabilise off (default {DEFAULT_MAX_SHIFT:g})")
+    p.add_argument("--stabilise", default="auto", choices=STABILISE_MODES,
+                   help=f"{note}hand-held footage: auto (default) warps every frame onto one "
+                        "view with a homography when the camera moves more than --max-shift "
+                        "px, else aligns by a shift; off refuses such clips; on always "
+                        f"warps. A pan leaving less than {MIN_COMMON_SHARE * 100:.0f}%% of the frame in "
+                        "common is refused (docs/real-rain.md, Hand-held footage)")

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             return tqdm(it, total=total, unit="frame", desc=f"read {_n}", disable=not tty)
 
         clip = load_static_clip(src, args.max_frames, args.max_shift, args.max_side or None,
-                                progress=decode, upright=True)
+                                progress=decode, upright=True, stabilise=args.stabilise)
         layers, record = lift_layers(clip, opts, name)
         lifted[name] = (layers, record)
         clips[name] = clip

@@ -11,8 +11,9 @@ Modules (nothing heavy is imported here; the classes below load their module on 
 * ``synthetic_rain``  vectorised rain-streak renderer and ``RainConfig`` presets
 * ``synth``           renders synthetic time-lapse scenes from clean photos (``memderain synth``)
 * ``clip_frames``     reading a clip's frames: frame folders (natural order), videos (PyAV)
-* ``video_frames``    samples frames of a static-camera video (``memderain extract-frames``)
+* ``video_frames``    samples frames of a rain video (``memderain extract-frames``)
 * ``static_clip``     real footage made static: alignment, temporal median, motion masks
+* ``stabilise``       hand-held footage: homographies onto one reference view (OpenCV)
 * ``clip_pairs``      Siamese pairs of real clips (masks, median) and the real/synthetic mix
 """
 

@@ -7,11 +7,14 @@ change. :func:`load_static_clip` turns a video or a folder of frames into a
 
 1. **Frames**: up to ``max_frames`` evenly spaced frames (video: PyAV; folder: natural order).
    Fewer than 3 frames are refused (a median of two frames is no background).
-2. **Alignment** (:func:`align_frames`): the integer translation of every frame against a
+2. **Alignment** (:func:`align_clip`): the integer translation of every frame against a
    rain-suppressed reference (the temporal median of all frames, roughly aligned first) by
-   phase correlation; a clip whose camera moves more than ``max_shift`` pixels is refused with the
-   measured shift. Frames are shifted onto the reference and all cropped to the region every
-   frame covers.
+   phase correlation. Frames are shifted onto the reference and all cropped to the region every
+   frame covers. A camera that moves more than ``max_shift`` pixels is hand-held:
+   ``stabilise="auto"`` (the default) then warps every frame onto a reference view with a
+   homography (:mod:`memderain.data.stabilise`), ``"off"`` refuses the clip with the measured
+   shift (the behaviour before hand-held clips were supported), ``"on"`` stabilises every
+   clip. A static clip takes exactly the shift path it always took.
 3. **Temporal median** of the aligned frames: the clip's pseudo ground truth (how SPA-Data
    was made; the paper's footnote 4 uses the mean).
 4. **Static mask** (:func:`motion_masks`): pixels where the scene itself does not change.
@@ -20,7 +23,10 @@ change. :func:`load_static_clip` turns a video or a folder of frames into a
    brightens as part of a blob wider than a rain streak. Thresholds scale with the clip's
    noise level; the mask is cleaned of isolated pixels and grown by a margin.
 
-Masked (moving) pixels are left out of every training loss and of the clip score.
+Masked (moving) pixels are left out of every training loss and of the clip score. On a
+stabilised clip the motion masks also take the pixels the homographies do not explain
+(parallax, things that move: rain-suppressed misfit) and the places a fixed overlay (logo,
+timestamp) lands in the reference view.
 """
 
 from __future__ import annotations
@@ -54,6 +60,11 @@ class StaticClip:
     shifts: np.ndarray  # (T, 2) int (dy, dx) of each frame against the reference
     source: str = ""
     indices: list[int] = field(default_factory=list)  # frame numbers in the source
+    # (T, 3, 3): output pixel (x, y, 1) -> pixel of the frame as read (after max_side), so
+    # anything found in the aligned view maps back onto the original, unwarped frames; a
+    # translation on the shift path, a homography on a stabilised clip; None: not recorded
+    homographies: np.ndarray | None = None
+    alignment: dict = field(default_factory=dict)  # how the frames were aligned, measured
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -128,22 +139,84 @@ def _verified(ref: np.ndarray, img: np.ndarray, shift: tuple[int, int]) -> tuple
     return 0, 0
 
 
+@dataclass
+class Alignment:
+    """Frames brought onto one view (:func:`align_clip`)."""
+
+    frames: np.ndarray  # (T, H', W', 3) uint8
+    shifts: np.ndarray  # (T, 2) int (dy, dx): translation of each frame (rounded, if warped)
+    homographies: np.ndarray  # (T, 3, 3) output pixel -> frame pixel
+    report: dict  # JSON-friendly: mode, max shift or drift, common share ...
+    not_static: np.ndarray | None = None  # (H', W') bool: fixed overlay positions
+    misfit: np.ndarray | None = None  # (T, H', W') bool: what the homographies do not explain
+
+
+def _check_mode(stabilise: str) -> None:
+    from memderain.data.stabilise import STABILISE_MODES
+
+    if stabilise not in STABILISE_MODES:
+        raise ClipError(f"stabilise must be one of {', '.join(STABILISE_MODES)}, "
+                        f"got {stabilise!r}")
+
+
+def align_clip(frames: list[np.ndarray], max_shift: float = DEFAULT_MAX_SHIFT,
+               names: list[str] | None = None, stabilise: str = "auto") -> Alignment:
+    """Bring every frame onto one view: by integer shifts (a static camera, shifts up to
+    ``max_shift``), else by homographies (``stabilise`` "auto" or "on"; see the module doc).
+
+    Raises :class:`ClipError` naming the largest measured shift when it exceeds ``max_shift``
+    and ``stabilise`` is "off", or the measured overlap when a hand-held clip pans too far.
+    """
+    _check_mode(stabilise)
+    if stabilise != "on":
+        shifts = measure_shifts(frames)
+        dist = np.hypot(shifts[:, 0], shifts[:, 1])
+        worst = int(np.argmax(dist))
+        if dist[worst] <= max_shift:
+            out = _shift_crop(frames, shifts)
+            h, w = out.shape[1:3]
+            top = int(max(0, -shifts[:, 0].min()))
+            left = int(max(0, -shifts[:, 1].min()))
+            hom = np.tile(np.eye(3), (len(frames), 1, 1))
+            hom[:, 0, 2] = left + shifts[:, 1]
+            hom[:, 1, 2] = top + shifts[:, 0]
+            report = {"stabilised": False, "max_shift_px": round(float(dist[worst]), 2),
+                      "common_share": round(float(h * w / np.prod(frames[0].shape[:2])), 4)}
+            return Alignment(out, shifts, hom, report)
+        if stabilise == "off":
+            name = names[worst] if names else f"frame {worst}"
+            raise ClipError(f"the camera moves: {name} is shifted {dist[worst]:.1f} px "
+                            f"(dy {shifts[worst, 0]}, dx {shifts[worst, 1]}) from the clip's "
+                            f"reference, more than the {max_shift:g} px allowed; film from a "
+                            "tripod or a sill, or stabilise it (--stabilise auto; or raise "
+                            "--max-shift)")
+    from memderain.data.stabilise import stabilise_frames
+
+    st = stabilise_frames(frames, names)
+    h, w = frames[0].shape[:2]
+    centre = np.array([[(st.frames.shape[2] - 1) / 2, (st.frames.shape[1] - 1) / 2]])
+    from memderain.data.stabilise import apply_h
+
+    ref_centre = apply_h(st.homographies[st.reference], centre)
+    shifts = np.array([np.round((apply_h(hm, centre) - ref_centre)[0, ::-1]).astype(int)
+                       for hm in st.homographies])
+    return Alignment(st.frames, shifts, st.homographies, st.summary(), st.overlay, st.misfit)
+
+
 def align_frames(frames: list[np.ndarray], max_shift: float = DEFAULT_MAX_SHIFT,
                  names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Shift every frame onto the reference and crop all to the region they all cover.
 
     Returns (aligned (T, H', W', 3) uint8, shifts (T, 2)). Raises :class:`ClipError` naming the
-    largest measured shift when it exceeds ``max_shift`` (the camera moves).
+    largest measured shift when it exceeds ``max_shift`` (the camera moves; this function never
+    stabilises: :func:`align_clip` does).
     """
-    shifts = measure_shifts(frames)
-    dist = np.hypot(shifts[:, 0], shifts[:, 1])
-    worst = int(np.argmax(dist))
-    if dist[worst] > max_shift:
-        name = names[worst] if names else f"frame {worst}"
-        raise ClipError(f"the camera moves: {name} is shifted {dist[worst]:.1f} px "
-                        f"(dy {shifts[worst, 0]}, dx {shifts[worst, 1]}) from the clip's "
-                        f"reference, more than the {max_shift:g} px allowed; film from a "
-                        "tripod or a sill (or raise --max-shift)")
+    res = align_clip(frames, max_shift, names, stabilise="off")
+    return res.frames, res.shifts
+
+
+def _shift_crop(frames: list[np.ndarray], shifts: np.ndarray) -> np.ndarray:
+    """Frames shifted by ``shifts`` and cropped to the region all of them cover."""
     h, w = frames[0].shape[:2]
     top, bottom = int(max(0, -shifts[:, 0].min())), int(max(0, shifts[:, 0].max()))
     left, right = int(max(0, -shifts[:, 1].min())), int(max(0, shifts[:, 1].max()))
@@ -152,9 +225,8 @@ def align_frames(frames: list[np.ndarray], max_shift: float = DEFAULT_MAX_SHIFT,
         raise ClipError(f"frames of {w}x{h} px leave no common region after alignment")
     # frame content at (y, x) shows reference (y - dy, x - dx): reference window starts at
     # (top, left), so frame t's window starts at (top + dy, left + dx)
-    out = np.stack([f[top + dy:top + dy + hh, left + dx:left + dx + ww]
-                    for f, (dy, dx) in zip(frames, shifts, strict=True)])
-    return out, shifts
+    return np.stack([f[top + dy:top + dy + hh, left + dx:left + dx + ww]
+                     for f, (dy, dx) in zip(frames, shifts, strict=True)])
 
 
 # ----------------------------------------------------------------------------- median / mask
@@ -209,17 +281,29 @@ def motion_masks(frames: np.ndarray, median: np.ndarray, *, blob: int = 9, margi
 def load_static_clip(source: str | Path, max_frames: int | None = DEFAULT_MAX_FRAMES,
                      max_shift: float = DEFAULT_MAX_SHIFT, max_side: int | None = None, *,
                      every: int | None = None, progress: Callable | None = None,
-                     upright: bool = False) -> StaticClip:
-    """Read, align, reduce and mask a static-camera clip (video file or folder of frames).
+                     upright: bool = False, stabilise: str = "auto") -> StaticClip:
+    """Read, align, reduce and mask a rain clip (video file or folder of frames).
 
-    ``max_shift`` is in pixels of the (possibly downsized, ``max_side``) frames; ``every``,
-    ``progress`` and ``upright`` as in :func:`read_clip_frames`."""
+    ``max_shift`` is in pixels of the (possibly downsized, ``max_side``) frames: a larger
+    camera shift stabilises the clip (``stabilise="auto"``) or is refused (``"off"``);
+    ``"on"`` stabilises every clip. ``every``, ``progress`` and ``upright`` as in
+    :func:`read_clip_frames`."""
+    _check_mode(stabilise)
     frames, names, indices = read_clip_frames(source, max_frames, max_side, every, progress,
                                               upright)
-    aligned, shifts = align_frames(frames, max_shift, names)
+    res = align_clip(frames, max_shift, names, stabilise)
     del frames
+    aligned = res.frames
     median = temporal_median(aligned)
     static, events = motion_masks(aligned, median)
+    if res.misfit is not None:  # parallax and movers the homographies do not explain
+        events |= res.misfit
+        need = max(2, int(np.ceil(0.2 * len(aligned))))
+        static &= events.sum(axis=0) < need
+    if res.not_static is not None:  # where a fixed overlay lands in the reference view
+        static &= ~res.not_static
     if not static.any():
         raise ClipError(f"{source}: every pixel moves (no static background found)")
-    return StaticClip(aligned, names, median, static, events, shifts, str(source), indices)
+    report = dict(res.report, static_fraction=round(float(static.mean()), 4))
+    return StaticClip(aligned, names, median, static, events, res.shifts, str(source), indices,
+                      res.homographies, report)

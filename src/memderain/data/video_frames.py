@@ -6,8 +6,10 @@ root. The paper's TimeLap scenes hold 30 frames each (Sec. IV-B1), the default `
 
 Real footage is made static first (:func:`memderain.data.static_clip.load_static_clip`): the
 sampled frames are aligned to a rain-free reference by phase correlation and cropped to the
-region all of them cover; a camera that moves more than ``max_shift`` pixels is refused with
-the measured shift, and fewer than 3 frames are refused. Beside the frames, the scene folder
+region all of them cover; a camera that moves more than ``max_shift`` pixels is hand-held and
+its frames are warped onto one view by homographies (``stabilise="auto"``; ``"off"`` refuses
+it with the measured shift), and fewer than 3 frames are refused. VIDEO may also be a folder
+of frames (a phone's burst, frames exported elsewhere). Beside the frames, the scene folder
 gets ``_clip/median.png`` (the temporal median) and ``_clip/static.png`` (white where the
 scene does not move: what the losses and the clip score use) for a look at what was found.
 """
@@ -24,7 +26,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from memderain.data.clip_frames import count_frames, iter_frames  # noqa: F401 - re-exported
+from memderain.data.clip_frames import (  # noqa: F401 - iter_frames re-exported
+    count_frames,
+    frame_files,
+    iter_frames,
+)
 from memderain.data.static_clip import DEFAULT_MAX_SHIFT, load_static_clip
 from memderain.errors import MemderainError
 
@@ -40,17 +46,19 @@ class ExtractResult:
     max_shift_px: float  # largest camera shift that was aligned away
     static_fraction: float  # share of pixels where the scene does not move
     size: tuple[int, int]  # (H, W) of the written (aligned, cropped) frames
+    alignment: dict | None = None  # how the frames were aligned (StaticClip.alignment)
 
 
 def extract_frames(video: str | Path, out_dir: str | Path, *, every: int | None = None,
                    count: int | None = None, scene: str | None = None, overwrite: bool = False,
                    max_shift: float = DEFAULT_MAX_SHIFT, max_side: int | None = None,
-                   progress: Callable | None = None) -> ExtractResult:
+                   progress: Callable | None = None, stabilise: str = "auto") -> ExtractResult:
     """Write sampled, aligned frames of ``video`` to ``out_dir/<scene>/tNNN.png``.
 
     Sampling: ``every=N`` keeps frames 0, N, 2N, ...; ``count=T`` keeps T frames evenly spaced
     over the whole video (default: ``count=30``). Raises :class:`MemderainError` when the
-    camera moves more than ``max_shift`` px or fewer than 3 frames result. The scene folder is
+    camera moves more than ``max_shift`` px and ``stabilise`` is "off", when a hand-held clip
+    leaves too little common area, or when fewer than 3 frames result. The scene folder is
     written under a temporary name and renamed when complete; an existing non-empty scene
     folder is kept unless ``overwrite``.
     """
@@ -70,10 +78,14 @@ def extract_frames(video: str | Path, out_dir: str | Path, *, every: int | None 
     final = out_dir / name
     if final.exists() and (not final.is_dir() or any(final.iterdir())) and not overwrite:
         raise MemderainError(f"{final} exists and is not empty; pass --overwrite to replace it")
-    if not video.is_file():
+    if video.is_dir():
+        total = len(frame_files(video))
+    elif video.is_file():
+        total = count_frames(video)
+    else:
         raise MemderainError(f"video not found: {video}")
-    total = count_frames(video)
-    clip = load_static_clip(video, count, max_shift, max_side, every=every, progress=progress)
+    clip = load_static_clip(video, count, max_shift, max_side, every=every, progress=progress,
+                            stabilise=stabilise)
 
     tmp = out_dir / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -84,7 +96,10 @@ def extract_frames(video: str | Path, out_dir: str | Path, *, every: int | None 
         Image.fromarray(clip.median).save(tmp / SIDECAR / "median.png")
         Image.fromarray((clip.static * 255).astype(np.uint8)).save(tmp / SIDECAR / "static.png")
         info = {"source": str(video.resolve()), "frame_indices": clip.indices,
-                "shifts": clip.shifts.tolist(), "static_fraction": clip.static_fraction}
+                "shifts": clip.shifts.tolist(), "static_fraction": clip.static_fraction,
+                "alignment": clip.alignment}
+        if clip.homographies is not None:  # output pixel -> source frame pixel (x, y, 1)
+            info["homographies"] = np.round(clip.homographies, 8).tolist()
         (tmp / SIDECAR / "clip.json").write_text(json.dumps(info, indent=1))
         if final.exists():
             shutil.rmtree(final) if final.is_dir() else final.unlink()
@@ -93,4 +108,4 @@ def extract_frames(video: str | Path, out_dir: str | Path, *, every: int | None 
         shutil.rmtree(tmp, ignore_errors=True)
     shift = float(np.hypot(*(clip.shifts - clip.shifts[0]).T).max())
     return ExtractResult(final, len(clip), total, shift, clip.static_fraction,
-                         clip.frames.shape[1:3])
+                         clip.frames.shape[1:3], clip.alignment)

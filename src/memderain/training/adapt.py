@@ -102,6 +102,7 @@ class AdaptConfig:
     max_frames: int = DEFAULT_MAX_FRAMES
     max_side: int = 0  # downsize frames to this longer side first (0: keep)
     max_shift: float = DEFAULT_MAX_SHIFT
+    stabilise: str = "auto"  # hand-held clips: "auto" / "off" / "on" (load_static_clip)
     # leave every N-th frame out of training: the safety check scores them (0/1: none, and
     # then no check)
     holdout_every: int = defaults.HOLDOUT_EVERY
@@ -238,7 +239,8 @@ def adapt(clip_source: str | Path | Sequence[str | Path], out: str | Path,
                    else list(clip_source))
         if clip is None:
             clips = [load_static_clip(src, cfg.max_frames, cfg.max_shift, cfg.max_side or None,
-                                      progress=read_progress) for src in sources]
+                                      progress=read_progress, stabilise=cfg.stabilise)
+                     for src in sources]
         else:
             clips = [clip] if isinstance(clip, StaticClip) else list(clip)
         used, held = zip(*(holdout_split(len(c), cfg.holdout_every) for c in clips), strict=True)
@@ -324,7 +326,8 @@ def adapt(clip_source: str | Path | Sequence[str | Path], out: str | Path,
         verdict = _verdict(heldout)
         per_clip = [{"clip": str(Path(c.source).resolve()) if c.source else "",
                      "frames": len(c), "frame_indices": list(map(int, c.indices)),
-                     "frames_used": u, "frames_held_out": h}
+                     "frames_used": u, "frames_held_out": h,
+                     "alignment": dict(c.alignment)}
                     for c, u, h in zip(clips, used, held, strict=True)]
         meta = {
             "recipe": f"adapt ({cfg.objective if cfg.loss is None else 'custom loss'})",
