@@ -1,0 +1,209 @@
+"""What the clip score compares with: a rain-free temporal median and a strict scoring mask.
+
+``memderain eval --clip`` scores every frame of a static-camera clip against a pseudo ground
+truth. Checked on clips whose truth is known (:mod:`memderain.evaluation.clip_truth`,
+``benchmarks/clip_truth.py``, docs/real-rain.md), the training masks of
+:mod:`memderain.data.static_clip` are too loose for a score: they catch what changes by more
+than 10 grey levels in one frame, so leaves that sway by a few pixels, a lamp that flickers
+by a few grey levels or a sign that changes colour at equal brightness stay in, and the median
+there is no background. The plain median has two more biases: where rain is dense it is
+brighter than the background, and for an even number of frames it takes the lower of the two
+middle values. This module builds the score's own reference from the aligned frames alone:
+
+1. **Rain flags**: a sample brighter than the median by more than ``RAIN_SIGMAS`` noise
+   sigmas is rain (rain only adds light) or another bright transient. Flagged twice: against
+   the plain median with :func:`memderain.data.static_clip.noise_level`, then against the
+   rain-free median of step 2 with the dark-side sigma of step 3 (dense rain lifts both the
+   plain median and the first sigma).
+2. **Background** (:func:`rain_free_median`): per pixel and channel the median of the samples
+   not flagged, the mean of the two middle values for an even count.
+3. **Noise sigma** of the luminance from the samples darker than the background only: rain
+   never darkens a pixel, so they hold noise and scene change, never rain.
+4. **Moving pixels**, left out of every frame: where the mean square of the dark-side
+   deviations, pooled over ``POOL`` x ``POOL`` pixels, exceeds :func:`spread_limit` times
+   the clip's typical pixel (sway, flicker: the scene itself changes; on a clip of pure
+   Gaussian noise the typical pixel is sigma^2 / 2, on real footage its heavier tails are
+   taken as they are); where the colour of the unflagged samples varies ``CHROMA_RATIO``
+   times more than on the typical pixel (a sign, a traffic light, a subtitle changing colour
+   at equal brightness; rain is colourless); where at least ``MOVING_SHARE`` of the frames
+   have an event (step 5). Small holes are closed (``CLOSE`` px: a textured region moves as a
+   whole), and the result is grown by ``MARGIN`` px.
+5. **Events** of one frame, left out of that frame: a darkening by more than
+   ``max(3 sigma, 3)`` or a colour change of more than 5 times the clip's typical chroma
+   noise (in 3x3 blocks at least: a passing person or car), or a brightening wider than a rain
+   streak (a ``BLOB`` x ``BLOB`` opening: headlights, reflections); grown by ``EVENT_MARGIN``
+   px. Thin bright streaks are never events: dense rain stays in the score.
+
+The score of a frame is its Y-PSNR against the background on the pixels that are neither
+moving nor an event of that frame (:class:`memderain.evaluation.clip_score.ClipReference`).
+Nothing here is used for training: :func:`memderain.data.static_clip.motion_masks` and the
+plain median stay the adaptation's target and masks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from memderain.data.static_clip import StaticClip, luminance, noise_level
+
+KINDS = ("strict", "motion")  # the score's own mask, or the training masks (before issue 31)
+RAIN_SIGMAS = 3.0
+SPREAD_RATIO = 1.3
+SPREAD_SDS = 4.0
+CHROMA_RATIO = 3.0
+MOVING_SHARE = 0.2
+POOL = 5
+CLOSE = 5
+MARGIN = 0
+EVENT_MARGIN = 2
+BLOB = 9
+SATURATED = 250  # a channel at or above this clips rain and noise: no colour test there
+_ROWS = 64  # rows sorted at once by rain_free_median (bounds the memory of a 1080p clip)
+
+
+@dataclass
+class ScoringReference:
+    """The background and masks the clip score compares frames with."""
+
+    background: np.ndarray  # (H, W, 3) float32: rain-free temporal median
+    masks: np.ndarray  # (T, H, W) bool: the pixels frame t is scored on
+    moving: np.ndarray  # (H, W) bool: left out of every frame
+    events: np.ndarray  # (T, H, W) bool: left out of frame t only
+    sigma: float  # noise sigma of the luminance (grey levels), from the dark side
+    kind: str = "strict"
+
+
+def rain_flags(frames: np.ndarray, median: np.ndarray, sigma: float) -> np.ndarray:
+    """(T, H, W) bool: samples brighter than ``median`` by more than ``RAIN_SIGMAS`` sigma."""
+    med_y = luminance(median)
+    level = RAIN_SIGMAS * max(sigma, 0.5)
+    return np.stack([luminance(f) - med_y > level for f in frames])
+
+
+def rain_free_median(frames: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float32: per pixel and channel the median of the samples not flagged (the
+    mean of the two middle values for an even count); all samples where every one is
+    flagged."""
+    t_n, h, w, _ = frames.shape
+    flags = flags & ~flags.all(axis=0)[None]
+    counts = t_n - flags.sum(axis=0)
+    out = np.empty((h, w, 3), np.float32)
+    for y0 in range(0, h, _ROWS):
+        rows = slice(y0, min(h, y0 + _ROWS))
+        block = frames[:, rows].copy()
+        block[flags[:, rows]] = 255  # flagged samples sort last (they are bright anyway)
+        block.sort(axis=0)
+        n = counts[rows]
+        lo = ((n - 1) // 2)[None, ..., None].repeat(3, axis=-1)
+        hi = (n // 2)[None, ..., None].repeat(3, axis=-1)
+        a = np.take_along_axis(block, lo, axis=0)[0].astype(np.float32)
+        b = np.take_along_axis(block, hi, axis=0)[0].astype(np.float32)
+        out[rows] = 0.5 * (a + b)
+    return out
+
+
+def spread_limit(frames: int) -> float:
+    """How many times the noise's dark-side mean square a pooled pixel may reach before it
+    counts as moving: ``SPREAD_RATIO``, or more where few frames make the estimate noisy
+    (``SPREAD_SDS`` standard deviations of the mean of ``POOL``^2 x ``frames`` squared
+    half-normal samples, relative sd 2.24 / sqrt(n))."""
+    return max(SPREAD_RATIO, 1.0 + SPREAD_SDS * 2.24 / math.sqrt(POOL * POOL * frames))
+
+
+def _chroma(d: np.ndarray) -> np.ndarray:
+    """Largest departure of one channel from the mean change of the three (H, W)."""
+    return np.abs(d - d.mean(axis=-1, keepdims=True)).max(axis=-1)
+
+
+def _dark_sigma(frames: np.ndarray, bg_y: np.ndarray, rng: np.random.Generator) -> float:
+    """Noise sigma of the luminance from the samples darker than the background (their
+    median distance is 0.6745 sigma for Gaussian noise; rain never darkens)."""
+    neg = []
+    for f in frames:
+        dy = luminance(f) - bg_y
+        below = -dy[dy < 0]
+        if below.size:
+            neg.append(rng.choice(below, size=min(20000, below.size), replace=False))
+    return max(float(np.median(np.concatenate(neg))) / 0.6745 if neg else 0.0, 0.5)
+
+
+def scoring_reference(clip: StaticClip) -> ScoringReference:
+    """The strict reference of ``clip`` (module docstring, steps 1-5)."""
+    frames = clip.frames
+    t_n = len(frames)
+    rng = np.random.default_rng(0)
+    lum = np.array([0.299, 0.587, 0.114], np.float32)
+    # rain flags against the plain median, then once more against the rain-free one with the
+    # dark-side sigma (dense rain lifts the plain median and inflates the first sigma)
+    flags = rain_flags(frames, clip.median, noise_level(frames, clip.median))
+    background = rain_free_median(frames, flags)
+    sigma = _dark_sigma(frames, background @ lum, rng)
+    flags = rain_flags(frames, background, sigma)
+    background = rain_free_median(frames, flags)
+    bg_y = background @ lum
+    sigma = _dark_sigma(frames, bg_y, rng)
+    unsat_bg = background.max(axis=-1) < SATURATED
+    chroma_samples = []
+    for t, f in enumerate(frames):  # the clip's typical colour noise
+        ok = ~flags[t] & unsat_bg & (f.max(axis=-1) < SATURATED)
+        c = _chroma(f.astype(np.float32) - background)[ok]
+        if c.size:
+            chroma_samples.append(rng.choice(c, size=min(20000, c.size), replace=False))
+    c_typ = max(float(np.median(np.concatenate(chroma_samples))) if chroma_samples else 0.0, 0.5)
+    # per-pixel dark-side spread and colour variation of the unflagged samples; events
+    sq = np.zeros(bg_y.shape, np.float64)
+    csq = np.zeros(bg_y.shape, np.float64)
+    ccnt = np.zeros(bg_y.shape, np.float64)
+    events = np.zeros(frames.shape[:3], bool)
+    grow = np.ones((2 * EVENT_MARGIN + 1,) * 2, bool) if EVENT_MARGIN else None
+    block3 = np.ones((3, 3), bool)
+    for t, f in enumerate(frames):
+        d = f.astype(np.float32) - background
+        dy = luminance(f) - bg_y
+        sq += np.minimum(dy, 0.0) ** 2  # the dark side: noise and scene change, never rain
+        ok = ~flags[t] & unsat_bg & (f.max(axis=-1) < SATURATED)
+        chroma = _chroma(d)
+        csq += np.where(ok, chroma * chroma, 0.0)
+        ccnt += ok
+        dark = dy < -max(3.0 * sigma, 3.0)
+        colour = ok & (chroma > max(5.0 * c_typ, 6.0))
+        bright = dy > max(10.0, 4.0 * sigma)
+        if BLOB > 1:
+            bright = ndimage.binary_opening(bright, np.ones((BLOB, BLOB), bool))
+        event = ndimage.binary_opening(dark | colour, block3) | bright
+        events[t] = ndimage.binary_dilation(event, grow) if grow is not None else event
+    spread = ndimage.uniform_filter(sq / t_n, POOL)
+    cvar = ndimage.uniform_filter(csq, POOL) / np.maximum(ndimage.uniform_filter(ccnt, POOL), 1e-9)
+    c_ref = float(np.median(cvar[ccnt > 0])) if (ccnt > 0).any() else c_typ ** 2
+    typical = max(float(np.median(spread)), sigma ** 2 / 2)  # the clip's own noise, tails included
+    need = max(2, math.ceil(MOVING_SHARE * t_n))
+    moving = ((spread > spread_limit(t_n) * typical) | (cvar > CHROMA_RATIO * c_ref)
+              | (events.sum(axis=0) >= need))
+    if CLOSE > 1:  # fill the small holes a textured moving region leaves (it moves as a whole)
+        box = np.ones((CLOSE, CLOSE), bool)
+        moving = ndimage.binary_erosion(ndimage.binary_dilation(moving, box), box, border_value=1)
+    if MARGIN:
+        moving = ndimage.binary_dilation(moving, np.ones((2 * MARGIN + 1,) * 2, bool))
+    masks = ~moving[None] & ~events
+    return ScoringReference(background, masks, moving, events, sigma)
+
+
+def motion_reference(clip: StaticClip) -> ScoringReference:
+    """The reference ``eval --clip`` used before: the plain median and the training masks."""
+    masks = np.stack([clip.valid(t) for t in range(len(clip))])
+    return ScoringReference(clip.median.astype(np.float32), masks, ~clip.static, clip.events,
+                            noise_level(clip.frames, clip.median), "motion")
+
+
+def clip_reference(clip: StaticClip, kind: str = "strict") -> ScoringReference:
+    """``"strict"`` (:func:`scoring_reference`, the default of the clip score) or
+    ``"motion"`` (:func:`motion_reference`)."""
+    if kind == "strict":
+        return scoring_reference(clip)
+    if kind == "motion":
+        return motion_reference(clip)
+    raise ValueError(f"unknown clip reference {kind!r}; choose from {', '.join(KINDS)}")
