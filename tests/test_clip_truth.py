@@ -1,0 +1,161 @@
+"""The clip score against the truth: rendered clips whose clean frames are known.
+
+Every clip here is drawn by the test: a textured scene with swaying leaves, a flickering lamp
+and a sign that changes colour, dense rendered rain and sensor noise (:mod:`memderain.evaluation.clip_truth`). The score ``eval --clip`` computes (the frame
+against the clip's rain-free median on the strict scoring mask) must agree with the score
+against the clean frames.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from memderain.cli import main
+from memderain.evaluation.clip_mask import rain_free_median
+from memderain.evaluation.clip_score import ClipReference, score_methods
+from memderain.evaluation.clip_truth import (
+    ColourSign,
+    Flicker,
+    Leaves,
+    compare,
+    load_truth,
+    make_truth_clip,
+    ranking,
+    rendered_rain,
+    streak_rain,
+)
+from memderain.evaluation.trivial import min3
+
+H, W, FRAMES, NOISE = 72, 104, 12, 2.0
+
+
+def scene(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A textured rain-free scene: colour regions with edges and a fine texture (the camera
+    shake is measured on it)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(40, 200, (h // 8 + 2, w // 8 + 2, 3), dtype=np.uint8)
+    img = np.asarray(Image.fromarray(coarse).resize((w + 16, h + 16), Image.BICUBIC))
+    fine = ndimage.gaussian_filter(rng.normal(0, 25, (h, w)), 1.0)[..., None]
+    return np.clip(img[8:8 + h, 8:8 + w] + fine, 0, 255).round().astype(np.uint8)
+
+
+def truth_clip(seed: int = 0):
+    """A tripod clip (no shake: undoing shake is load_static_clip's, tested there)."""
+    rng = np.random.default_rng(seed)
+    canvas = scene(H, W, seed)
+    hw = canvas.shape[:2]
+    movers = [Leaves(hw, rng, box=(0.06, 0.05, 0.4, 0.35), amplitude=2.5),
+              Flicker(hw, rng, centre=(0.3, 0.75), radius=6.0),
+              ColourSign(hw, rng, box=(0.72, 0.5, 0.16, 0.3))]
+    rain = streak_rain(FRAMES, (H, W), cover=0.2, seed=seed)  # dense: 1 pixel in 5 a frame
+    return make_truth_clip(canvas, rain, NOISE, None, movers, seed=seed)
+
+
+@lru_cache(maxsize=1)
+def loaded():
+    return load_truth(truth_clip())
+
+
+def model_like(loaded_truth) -> np.ndarray:
+    """What a decent de-rainer does: most of the rain gone, a little smoothing."""
+    frames = loaded_truth.clip.frames.astype(np.float32)
+    out = frames - 0.8 * loaded_truth.rain[..., None]
+    out = 0.6 * out + 0.4 * ndimage.uniform_filter(out, (1, 3, 3, 1), mode="nearest")
+    return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+def outputs(ld) -> dict[str, np.ndarray]:
+    model = model_like(ld)
+    return {"input": ld.clip.frames, "model-like": model,
+            "model-like - 3": np.clip(model.astype(int) - 3, 0, 255).astype(np.uint8),
+            "min3": np.stack([min3(f) for f in ld.clip.frames]), "ideal": ld.derained}
+
+
+def test_the_truth_clip_is_what_it_claims():
+    truth = truth_clip()
+    assert truth.frames.shape == (FRAMES, H, W, 3) and truth.clean.shape == truth.frames.shape
+    # once aligned, the clean frames differ only where content moves; the rain is dense
+    ld = loaded()
+    assert ld.clip.frames.shape == truth.frames.shape and (ld.clip.shifts == 0).all()
+    assert 0.05 < (ld.change > 10).mean() < 0.4
+    assert (ld.change == 0).mean() > 0.5
+    assert (truth.rain > 10).mean() > 0.15
+    # the rainy frames are the clean ones plus rain plus noise of the stated sigma
+    rain_free = truth.rain < 0.5
+    d = truth.frames.astype(float) - truth.derained
+    assert np.abs(d[rain_free]).max() <= 1
+    noise = (truth.derained.astype(float) - truth.clean) @ [0.299, 0.587, 0.114]
+    assert noise.std() == pytest.approx(NOISE, rel=0.15)
+
+
+def test_median_score_agrees_with_the_truth_and_ranks_alike():
+    ld = loaded()
+    res = compare(ld, outputs(ld))
+    for name in ("input", "model-like", "model-like - 3"):
+        assert abs(res[name].difference) <= 0.3, (name, res[name])
+    assert ranking({k: v.median.psnr_y for k, v in res.items()}) == \
+        ranking({k: v.truth.psnr_y for k, v in res.items()})
+    # the model-like method beats the input by the truth, and the score says so
+    assert res["model-like"].truth.psnr_y > res["input"].truth.psnr_y + 1
+    # brightness vs the rain-free median tracks brightness vs the truth
+    for a in res.values():
+        assert a.median.brightness == pytest.approx(a.truth.brightness, abs=0.6)
+
+
+def test_moving_content_is_outside_and_dense_rain_inside_the_mask():
+    ld = loaded()
+    ref = ClipReference(ld.clip)
+    masks = np.stack([ref.mask(t) for t in range(len(ld))])
+    moving = ld.moving(10.0)  # the leaves, the lamp's core, the sign
+    assert moving.mean() > 0.05
+    assert (masks & moving[None]).sum() <= 0.01 * moving.sum() * len(ld)
+    # rain pixels away from moving content (and the border) are scored
+    near = ndimage.binary_dilation(ld.change > 1.0, np.ones((9, 9), bool))
+    rain = (ld.rain > 10) & ~near[None] & ref.inner[None]
+    assert rain.sum() > 500
+    assert (masks & rain).sum() >= 0.97 * rain.sum()
+    # the training masks (the score before) let the moving content in
+    old = ClipReference(ld.clip, "motion")
+    old_masks = np.stack([old.mask(t) for t in range(len(ld))])
+    assert (old_masks & moving[None]).sum() > 0.1 * moving.sum() * len(ld)
+
+
+def test_eval_clip_scores_with_the_strict_reference(tmp_path):
+    ld = load_truth(truth_clip(), folder=tmp_path / "clip")
+    assert main(["eval", "--clip", str(tmp_path / "clip"), "--baseline", "identity",
+                 "--out", str(tmp_path / "e"), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "e" / "summary.json").read_text())
+    expected = compare(ld, {"input": ld.clip.frames})["input"].median
+    assert summary["scores"]["all"]["input"]["psnr_y"] == pytest.approx(expected.psnr_y, abs=1e-6)
+    assert score_methods(ld.clip, {})["input"].psnr_y == pytest.approx(expected.psnr_y, abs=1e-9)
+
+
+def test_rendered_rain_is_streaks_in_grey_levels():
+    rain = rendered_rain("mixed-streaks", 3, (40, 60), seed=1)
+    assert rain.shape == (3, 40, 60) and rain.dtype == np.float32
+    assert rain.min() == 0 and 20 < rain.max() <= 255
+    assert not np.array_equal(rain[0], rain[1])  # new streaks every frame
+    np.testing.assert_array_equal(rain, rendered_rain("mixed-streaks", 3, (40, 60), seed=1))
+
+
+def test_rain_free_median_is_not_lifted_by_rain_and_averages_the_middle_pair():
+    rng = np.random.default_rng(0)
+    t_n = 10
+    frames = np.clip(100 + rng.normal(0, 1.0, (t_n, 8, 8, 3)), 0, 255).round().astype(np.uint8)
+    flags = np.zeros((t_n, 8, 8), bool)
+    flags[:4] = True  # rain in 4 of 10 frames at every pixel
+    frames[:4] = 180
+    plain = np.median(frames, axis=0)
+    assert plain.mean() > 100.5  # the plain median is lifted by the rain
+    clean = rain_free_median(frames, flags)
+    assert abs(clean.mean() - 100) < 0.3
+    four = np.array([1, 2, 3, 4], np.uint8)[:, None, None, None].repeat(3, -1)
+    assert rain_free_median(four, np.zeros((4, 1, 1), bool))[0, 0, 0] == 2.5
+    # a pixel flagged in every frame falls back to all its samples
+    assert rain_free_median(four, np.ones((4, 1, 1), bool))[0, 0, 0] == 2.5
