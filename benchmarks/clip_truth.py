@@ -6,7 +6,8 @@ For each real static clip of ``../shared/data/real_video`` a truth clip is made
 sign changing colour), the clip's own camera shake and sensor noise (measured at 960 px, on its
 static pixels), and rain: real layers lifted from yard.mp4 / night_street.mp4 (a bank built
 in a temporary folder unless ``--bank``) or streaks rendered by engine v1. A fifth clip is a
-clean test photo (``backgrounds/test``) under dense rendered rain.
+clean test photo (``backgrounds/test``) under dense rendered rain; a sixth is the yard clip with
+its rainy frames stored as JPEG quality 80 (the codec's error then belongs to the input).
 
 Every method (the rainy input, the 3x3 filters, the shipped model, the shipped model blurred
 5x5 and darkened by 3 grey levels, and an ideal de-rainer: the clean frames with their noise)
@@ -50,6 +51,8 @@ from memderain.evaluation.clip_truth import (
 from memderain.evaluation.trivial import TRIVIAL_FILTERS
 
 ROOT = Path(__file__).resolve().parents[1]
+SEEDS = {"yard.mp4": 0, "night_street.mp4": 1, "news_test1.mp4": 2, "street_r2": 3,
+         "bsd100_012.png": 4}  # the JPEG yard clip is the yard clip, seed and all
 SHARED = ROOT.parent / "shared" / "data"
 
 # name, source in real_video, rain (kind, what, gain), moving content
@@ -65,6 +68,10 @@ SPECS = [
 ]
 PHOTO = ("photo bsd100_012: dense rendered rain, leaves, lamp, sign", "bsd100_012.png",
          ("rendered", "mixed-streaks", 1.0), ("leaves", "flicker", "colour"))
+# the yard clip once more, its rainy frames stored as JPEG quality 80 (real footage is
+# compressed: the codec's error is heavier on texture and beside bright streaks)
+JPEG = ("yard as JPEG q80: real rain x2, leaves, lamp", "yard.mp4", ("bank", "yard", 2.0),
+        ("leaves", "flicker"), 80)
 
 
 def movers(kinds, canvas_hw, seed):
@@ -88,7 +95,8 @@ def measured(source: Path):
 
 
 def build(spec, args, bank, seed):
-    name, src, (kind, what, gain), moving = spec
+    name, src, (kind, what, gain), moving = spec[:4]
+    jpeg = spec[4] if len(spec) > 4 else None
     if src.endswith(".png"):
         from PIL import Image
 
@@ -113,7 +121,7 @@ def build(spec, args, bank, seed):
         rain = rendered_rain(what, frames, (h, w), seed=seed) * gain
     truth = make_truth_clip(scene, rain, noise, shifts, movers(moving, scene.shape[:2], seed),
                             seed=seed, name=name)
-    return load_truth(truth)
+    return load_truth(truth, jpeg=jpeg)
 
 
 def shipped_outputs(loaded, derain, cache: Path | None):
@@ -181,7 +189,7 @@ def main(argv=None) -> int:
 
     model = memderain.load_model(default_weights_path(), device="cpu", backend="torch",
                                  precision="f32")
-    specs = [s for s in [*SPECS, PHOTO]
+    specs = [s for s in [*SPECS, PHOTO, JPEG]
              if not args.clips or s[0].split(":")[0] in args.clips.split(",")]
     with tempfile.TemporaryDirectory(prefix="clip_truth_bank_") as tmp:
         bank = args.bank
@@ -192,8 +200,8 @@ def main(argv=None) -> int:
             cli(["rain-layers", str(SHARED / "real_video" / "yard.mp4"),
                  str(SHARED / "real_video" / "night_street.mp4"), "-o", str(bank)])
         loaded_all, outputs = [], {}
-        for i, spec in enumerate(specs):
-            ld = build(spec, args, bank, args.seed + i)
+        for spec in specs:
+            ld = build(spec, args, bank, args.seed + SEEDS[spec[1]])
             print(f"{ld.name}: {len(ld)} frames of {ld.clip.frames.shape[2]}x"
                   f"{ld.clip.frames.shape[1]}, noise {ld.noise:.2f}", file=sys.stderr)
             loaded_all.append(ld)

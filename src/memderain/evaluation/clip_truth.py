@@ -293,17 +293,22 @@ class LoadedTruth:
         return self.change > level
 
 
-def load_truth(truth: TruthClip, folder: str | Path | None = None) -> LoadedTruth:
-    """Write the rainy frames as PNG (lossless) to ``folder`` (default: a temporary one),
-    load them with :func:`load_static_clip` (what ``eval --clip`` runs) and crop the truth
-    alike. Alignment is measured, not told: a wrong shift shows in the median, as it would."""
+def load_truth(truth: TruthClip, folder: str | Path | None = None, jpeg: int | None = None
+               ) -> LoadedTruth:
+    """Write the rainy frames as PNG (lossless; ``jpeg``: as JPEG of that quality, the codec's
+    error then belongs to the rainy frames) to ``folder`` (default: a temporary one), load
+    them with :func:`load_static_clip` (what ``eval --clip`` runs) and crop the truth alike.
+    Alignment is measured, not told: a wrong shift shows in the median, as it would."""
     from PIL import Image
 
     with tempfile.TemporaryDirectory(prefix="clip_truth_") as tmp:
         root = Path(folder) if folder is not None else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
         for t, f in enumerate(truth.frames):
-            Image.fromarray(f).save(root / f"f{t:04d}.png")
+            if jpeg:
+                Image.fromarray(f).save(root / f"f{t:04d}.jpg", quality=jpeg)
+            else:
+                Image.fromarray(f).save(root / f"f{t:04d}.png")
         clip = load_static_clip(root, max_frames=None)
     size = clip.frames.shape[1:3]
     clean = crop_aligned(truth.clean, clip.shifts, size)
