@@ -1,9 +1,10 @@
 """The clip score against the truth: rendered clips whose clean frames are known.
 
 Every clip here is drawn by the test: a textured scene with swaying leaves, a flickering lamp
-and a sign that changes colour, dense rendered rain and sensor noise (:mod:`memderain.evaluation.clip_truth`). The score ``eval --clip`` computes (the frame
-against the clip's rain-free median on the strict scoring mask) must agree with the score
-against the clean frames.
+and a sign that changes colour, dense rendered rain and sensor noise (:mod:`memderain.evaluation.clip_truth`). The strict clip score (the frame against the
+clip's rain-free median on the strict scoring mask, ``ClipReference(clip, "strict")``) must
+agree with the score against the clean frames; the training masks (``eval --clip``'s default)
+let the moving content in.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from scipy import ndimage
 
 from memderain.cli import main
 from memderain.evaluation.clip_mask import rain_free_median
-from memderain.evaluation.clip_score import ClipReference, score_methods
+from memderain.evaluation.clip_score import DEFAULT_KIND, ClipReference, score_methods
 from memderain.evaluation.clip_truth import (
     ColourSign,
     Flicker,
@@ -96,7 +97,7 @@ def test_the_truth_clip_is_what_it_claims():
 
 def test_median_score_agrees_with_the_truth_and_ranks_alike():
     ld = loaded()
-    res = compare(ld, outputs(ld))
+    res = compare(ld, outputs(ld), "strict")
     for name in ("input", "model-like", "model-like - 3"):
         assert abs(res[name].difference) <= 0.3, (name, res[name])
     assert ranking({k: v.median.psnr_y for k, v in res.items()}) == \
@@ -110,7 +111,7 @@ def test_median_score_agrees_with_the_truth_and_ranks_alike():
 
 def test_moving_content_is_outside_and_dense_rain_inside_the_mask():
     ld = loaded()
-    ref = ClipReference(ld.clip)
+    ref = ClipReference(ld.clip, "strict")
     masks = np.stack([ref.mask(t) for t in range(len(ld))])
     moving = ld.moving(10.0)  # the leaves, the lamp's core, the sign
     assert moving.mean() > 0.05
@@ -126,14 +127,17 @@ def test_moving_content_is_outside_and_dense_rain_inside_the_mask():
     assert (old_masks & moving[None]).sum() > 0.1 * moving.sum() * len(ld)
 
 
-def test_eval_clip_scores_with_the_strict_reference(tmp_path):
+def test_eval_clip_and_score_methods_score_what_compare_checks(tmp_path):
     ld = load_truth(truth_clip(), folder=tmp_path / "clip")
     assert main(["eval", "--clip", str(tmp_path / "clip"), "--baseline", "identity",
                  "--out", str(tmp_path / "e"), "--quiet"]) == 0
     summary = json.loads((tmp_path / "e" / "summary.json").read_text())
-    expected = compare(ld, {"input": ld.clip.frames})["input"].median
-    assert summary["scores"]["all"]["input"]["psnr_y"] == pytest.approx(expected.psnr_y, abs=1e-6)
-    assert score_methods(ld.clip, {})["input"].psnr_y == pytest.approx(expected.psnr_y, abs=1e-9)
+    default = compare(ld, {"input": ld.clip.frames}, DEFAULT_KIND)["input"].median
+    assert summary["scores"]["all"]["input"]["psnr_y"] == pytest.approx(default.psnr_y, abs=1e-6)
+    strict = compare(ld, {"input": ld.clip.frames}, "strict")["input"].median
+    assert score_methods(ld.clip, {}, kind="strict")["input"].psnr_y == pytest.approx(
+        strict.psnr_y, abs=1e-9)
+    assert strict.psnr_y != pytest.approx(default.psnr_y, abs=0.05)  # they differ here
 
 
 def test_rendered_rain_is_streaks_in_grey_levels():
