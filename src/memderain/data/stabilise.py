@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from memderain.data.clip_frames import ClipError
+from memderain.data.static_clip import luminance
 
 MIN_COMMON_SHARE = 0.5  # refuse when every frame covers less than half of the reference view
 STABILISE_MODES = ("auto", "off", "on")
@@ -108,7 +109,7 @@ def rain_suppressed(rgb: np.ndarray, size: int = _OPEN) -> np.ndarray:
     """float32 luminance of uint8 RGB with bright structures thinner than ``size`` px removed
     (grey opening: rain streaks are bright and thin) and codec noise smoothed."""
     cv2 = _cv2()
-    y = cv2.morphologyEx(_luma(rgb), cv2.MORPH_OPEN, np.ones((size, size), np.uint8))
+    y = cv2.morphologyEx(luminance(rgb), cv2.MORPH_OPEN, np.ones((size, size), np.uint8))
     return cv2.GaussianBlur(y, (0, 0), 1.0)
 
 
@@ -248,10 +249,6 @@ def largest_rectangle(mask: np.ndarray) -> tuple[int, int, int, int]:
                     best = (y - heights[top] + 1, left, int(heights[top]), x - left)
             stack.append(x)
     return best
-
-
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def _warped(cv2, sup: np.ndarray, hs: np.ndarray) -> np.ndarray:
@@ -395,7 +392,7 @@ def stabilise_frames(frames: list[np.ndarray], names: list[str] | None = None, *
 
     # the fixed overlay, found on the (lightly smoothed) luminance itself: thin bright text
     # would vanish in the rain-suppressed images, not in the frames
-    lum = np.stack([cv2.GaussianBlur(_luma(s), (0, 0), 1.0) for s in small])
+    lum = np.stack([cv2.GaussianBlur(luminance(s), (0, 0), 1.0) for s in small])
     overlay = find_overlay(lum, hs)
     ecc = np.zeros(t)
     need = max(2, int(np.ceil(0.2 * t)))

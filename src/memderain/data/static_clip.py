@@ -173,10 +173,8 @@ def align_clip(frames: list[np.ndarray], max_shift: float = DEFAULT_MAX_SHIFT,
         dist = np.hypot(shifts[:, 0], shifts[:, 1])
         worst = int(np.argmax(dist))
         if dist[worst] <= max_shift:
-            out = _shift_crop(frames, shifts)
+            out, (top, left) = _shift_crop(frames, shifts)
             h, w = out.shape[1:3]
-            top = int(max(0, -shifts[:, 0].min()))
-            left = int(max(0, -shifts[:, 1].min()))
             hom = np.tile(np.eye(3), (len(frames), 1, 1))
             hom[:, 0, 2] = left + shifts[:, 1]
             hom[:, 1, 2] = top + shifts[:, 0]
@@ -190,13 +188,10 @@ def align_clip(frames: list[np.ndarray], max_shift: float = DEFAULT_MAX_SHIFT,
                             f"reference, more than the {max_shift:g} px allowed; film from a "
                             "tripod or a sill, or stabilise it (--stabilise auto; or raise "
                             "--max-shift)")
-    from memderain.data.stabilise import stabilise_frames
+    from memderain.data.stabilise import apply_h, stabilise_frames
 
     st = stabilise_frames(frames, names)
-    h, w = frames[0].shape[:2]
     centre = np.array([[(st.frames.shape[2] - 1) / 2, (st.frames.shape[1] - 1) / 2]])
-    from memderain.data.stabilise import apply_h
-
     ref_centre = apply_h(st.homographies[st.reference], centre)
     shifts = np.array([np.round((apply_h(hm, centre) - ref_centre)[0, ::-1]).astype(int)
                        for hm in st.homographies])
@@ -215,8 +210,10 @@ def align_frames(frames: list[np.ndarray], max_shift: float = DEFAULT_MAX_SHIFT,
     return res.frames, res.shifts
 
 
-def _shift_crop(frames: list[np.ndarray], shifts: np.ndarray) -> np.ndarray:
-    """Frames shifted by ``shifts`` and cropped to the region all of them cover."""
+def _shift_crop(frames: list[np.ndarray], shifts: np.ndarray
+                ) -> tuple[np.ndarray, tuple[int, int]]:
+    """Frames shifted by ``shifts`` and cropped to the region all of them cover, and that
+    region's origin (top, left) in the reference frame."""
     h, w = frames[0].shape[:2]
     top, bottom = int(max(0, -shifts[:, 0].min())), int(max(0, shifts[:, 0].max()))
     left, right = int(max(0, -shifts[:, 1].min())), int(max(0, shifts[:, 1].max()))
@@ -226,7 +223,7 @@ def _shift_crop(frames: list[np.ndarray], shifts: np.ndarray) -> np.ndarray:
     # frame content at (y, x) shows reference (y - dy, x - dx): reference window starts at
     # (top, left), so frame t's window starts at (top + dy, left + dx)
     return np.stack([f[top + dy:top + dy + hh, left + dx:left + dx + ww]
-                     for f, (dy, dx) in zip(frames, shifts, strict=True)])
+                     for f, (dy, dx) in zip(frames, shifts, strict=True)]), (top, left)
 
 
 # ----------------------------------------------------------------------------- median / mask

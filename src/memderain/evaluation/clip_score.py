@@ -35,7 +35,7 @@ import numpy as np
 from scipy import ndimage
 
 from memderain.data.static_clip import StaticClip
-from memderain.evaluation.metrics import rgb_to_y
+from memderain.evaluation.metrics import Y_COEFFS, rgb_to_y
 
 Method = Callable[[np.ndarray], np.ndarray]  # uint8 HxWx3 -> uint8 HxWx3
 HF_SIGMA = 2.0
@@ -64,7 +64,8 @@ def y_of(rgb: np.ndarray) -> np.ndarray:
     middle values, not a uint8 image), rounded to whole levels as :func:`rgb_to_y` rounds
     the outputs: a clip whose frames all equal their median scores an exact 0 error."""
     rgb = np.asarray(rgb, np.float64)
-    y = 16.0 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255.0
+    y = 16.0 + (Y_COEFFS[0] * rgb[..., 0] + Y_COEFFS[1] * rgb[..., 1]
+                + Y_COEFFS[2] * rgb[..., 2]) / 255.0
     return np.floor(y + 0.5)
 
 
