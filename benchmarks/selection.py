@@ -11,6 +11,7 @@ Columns, each on data never trained on:
   (``memderain.evaluation.clip_score``): gain over the input, brightness change and
   high-frequency error. ``--clip-side`` downsizes it first (default 960: 4x faster than
   1080p; the model card scores full size with ``memderain eval --clip``);
+  ``--clip-reference strict`` scores against the strict reference instead;
 * ``real``: share of MOSS's streak removal reproduced on the 24 real photos and the detail
   change off the streaks (``benchmarks/real_peer.py``), with ``--real``.
 
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--foreign", type=Path, default=ROOT / "out" / "foreign")
     p.add_argument("--clip", type=Path, default=SHARED / "real_video" / "news_test1.mp4")
     p.add_argument("--clip-side", type=int, default=960)
+    p.add_argument("--clip-reference", choices=["motion", "strict"], default="motion",
+                   help="what the clip's frames are scored against (eval --clip --reference)")
     p.add_argument("--real", action="store_true", help="also real_peer's streak removal")
     args = p.parse_args(argv)
     for style in STYLES:
@@ -88,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         from memderain.data.static_clip import load_static_clip
 
         clip = load_static_clip(args.clip, 60, 8.0, args.clip_side or None)
-    print(f"CPU: {cpu_name()}; clip {args.clip.name} at max side {args.clip_side or 'full'}\n")
+    print(f"CPU: {cpu_name()}; clip {args.clip.name} at max side {args.clip_side or 'full'}, "
+          f"{args.clip_reference} reference\n")
     cols = ["weights", *sets, "clean PSNR / darkening"]
     if clip is not None:
         cols.append(f"{args.clip.stem}: gain / brightness / HF (input HF)")
@@ -107,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         if clip is not None:
             from memderain.evaluation.clip_score import score_methods
 
-            sc = score_methods(clip, {"input": lambda x: x, "model": model.derain})
+            sc = score_methods(clip, {"input": lambda x: x, "model": model.derain},
+                               kind=args.clip_reference)
             row.append(f"{sc['model'].psnr_y - sc['input'].psnr_y:+.2f} / "
                        f"{sc['model'].brightness:+.2f} / {sc['model'].hf_error:.2f} "
                        f"({sc['input'].hf_error:.2f})")

@@ -134,10 +134,20 @@ def test_eval_clip_and_score_methods_score_what_compare_checks(tmp_path):
     summary = json.loads((tmp_path / "e" / "summary.json").read_text())
     default = compare(ld, {"input": ld.clip.frames}, DEFAULT_KIND)["input"].median
     assert summary["scores"]["all"]["input"]["psnr_y"] == pytest.approx(default.psnr_y, abs=1e-6)
+    assert summary["reference"] == DEFAULT_KIND
     strict = compare(ld, {"input": ld.clip.frames}, "strict")["input"].median
     assert score_methods(ld.clip, {}, kind="strict")["input"].psnr_y == pytest.approx(
         strict.psnr_y, abs=1e-9)
     assert strict.psnr_y != pytest.approx(default.psnr_y, abs=0.05)  # they differ here
+    # eval --clip --reference strict scores against the strict reference, and says so
+    assert main(["eval", "--clip", str(tmp_path / "clip"), "--baseline", "identity",
+                 "--reference", "strict", "--out", str(tmp_path / "s"), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert summary["reference"] == "strict"
+    assert summary["scores"]["all"]["input"]["psnr_y"] == pytest.approx(strict.psnr_y, abs=1e-6)
+    assert summary["scored_fraction"] == pytest.approx(
+        ClipReference(ld.clip, "strict").scored_fraction, abs=1e-4)
+    assert "scored (strict reference)" in summary["tables"]
 
 
 def test_rendered_rain_is_streaks_in_grey_levels():

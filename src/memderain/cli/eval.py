@@ -43,6 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --clip: score N evenly spaced frames of those read (--max-frames "
                         "decides how many frames are read, aligned and make the temporal "
                         "median; --frames only how many of them are scored; default: all)")
+    p.add_argument("--reference", choices=["motion", "strict"], default=None,
+                   help="with --clip: what each frame is scored against. motion (default): the "
+                        "temporal median on the static pixels of the training masks; strict: "
+                        "the median of the rain-free samples on a mask that also leaves out "
+                        "flicker, sway and colour change (agrees with the truth on lossless "
+                        "clips, flatters compressed ones; docs/real-rain.md)")
     add_clip_options(p, note="with --clip: ")
     p.add_argument("--video", action="store_true",
                    help="--data is a rainy video scored frame by frame against --clean "
@@ -182,6 +188,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         check_writable("runs/eval", folder=True, name="runs/eval (the default run folder, in "
                        "the current folder; choose another with --out DIR)")
+    if args.reference is not None and args.clip is None:
+        raise MemderainError("--reference chooses what an --clip frame is scored against; "
+                             "it needs --clip")
     if args.real is not None:
         return _run_real(args)
     if args.clip is not None:
@@ -312,7 +321,8 @@ def _run_video(args) -> int:
 
 def _run_clip(args) -> int:
     from memderain.data.static_clip import load_static_clip
-    from memderain.evaluation.clip_score import format_table, score_subsets
+    from memderain.evaluation.clip_score import (DEFAULT_KIND, ClipReference, format_table,
+                                                 score_subsets)
     from memderain.evaluation.runner import base_summary, write_summary
     from memderain.evaluation.trivial import TRIVIAL_FILTERS
 
@@ -322,11 +332,12 @@ def _run_clip(args) -> int:
     if not args.clip.exists():
         raise MemderainError(f"--clip {args.clip}: not found")
     dataset = args.dataset or args.clip.resolve().stem
+    kind = args.reference or DEFAULT_KIND
     method, derain, weights = _method_and_model(args)
     inputs = {"clip": _fingerprint(args.clip), "weights": _fingerprint(weights),
               "baseline": args.baseline, "frames": args.frames, "max_frames": args.max_frames,
               "max_shift": args.max_shift, "max_side": args.max_side,
-              "stabilise": args.stabilise}
+              "stabilise": args.stabilise, "reference": kind}
     out, done = _clip_run_dir(args, dataset, method, inputs)
     if done is not None:
         print(done["tables"])
@@ -353,17 +364,24 @@ def _run_clip(args) -> int:
         return tqdm(it, total=total, desc=f"score {dataset}", unit="frame",
                     disable=True if args.quiet else None)
 
+    reference = ClipReference(clip, kind)
     results, text = {}, []
-    for label, scores in score_subsets(clip, methods, sets, progress=bar).items():
+    for label, scores in score_subsets(clip, methods, sets, progress=bar,
+                                       reference=reference).items():
         results[label] = {k: v.as_dict() for k, v in scores.items()}
         text.append(format_table(scores, f"{dataset}: {label} frames ({len(sets[label])} of "
-                                         f"{len(clip)}), {clip.static_fraction:.0%} static"))
+                                         f"{len(clip)}), {clip.static_fraction:.0%} static, "
+                                         f"{reference.scored_fraction:.0%} scored ({kind} "
+                                         "reference)"))
     summary = base_summary() | {
         "method": method, "dataset": dataset, "layout": "clip", "data": str(args.clip.resolve()),
-        "frames": len(clip), "scores": results, "weights": str(weights) if weights else None,
+        "frames": len(clip), "reference": kind,
+        "scored_fraction": round(reference.scored_fraction, 4), "scores": results,
+        "weights": str(weights) if weights else None,
         "wall_time_s": round(time.time() - t0, 2),
         "conventions": "MATLAB Y; pseudo ground truth = temporal median of the aligned clip, "
-                       "static pixels only (memderain.evaluation.clip_score)",
+                       "static pixels only; 'reference' says which median and mask "
+                       "(memderain.evaluation.clip_score)",
         "command": shlex.join(["memderain", *sys.argv[1:]]),
         "inputs": inputs, "tables": "\n\n".join(text),
     }

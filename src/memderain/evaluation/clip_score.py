@@ -116,10 +116,13 @@ def score_methods(clip: StaticClip, methods: dict[str, Method], frames: Sequence
 
 def score_subsets(clip: StaticClip, methods: dict[str, Method],
                   subsets: dict[str, Sequence[int] | None], progress: Callable | None = None,
-                  kind: str = DEFAULT_KIND) -> dict[str, dict[str, ClipScore]]:
+                  kind: str = DEFAULT_KIND, reference: ClipReference | None = None
+                  ) -> dict[str, dict[str, ClipScore]]:
     """:func:`score_methods` for several frame subsets at once, running every method once
-    per frame in their union. Returns {subset: {method: score}}; empty subsets are left out."""
-    ref = ClipReference(clip, kind)
+    per frame in their union. Returns {subset: {method: score}}; empty subsets are left out.
+    ``reference`` (built once by the caller, e.g. to report its scored fraction) replaces
+    ``kind``."""
+    ref = reference if reference is not None else ClipReference(clip, kind)
     subsets = {k: list(range(len(clip))) if v is None else list(v) for k, v in subsets.items()}
     frames = sorted(set().union(*subsets.values())) if subsets else []
     methods = {"input": lambda x: x, **methods}
