@@ -23,6 +23,7 @@ from memderain.errors import MemderainError
 from memderain.evaluation.clip_score import score_methods
 from memderain.evaluation.metrics import psnr
 from memderain.losses import siamese_loss
+from memderain.losses.real_rain import median_brightness_loss, median_edge_loss
 from memderain.model import build_model, split_pair
 from memderain.training.adapt import AdaptConfig, adapt, resume_path
 from memderain.training.config import LossConfig
@@ -153,14 +154,14 @@ def test_masked_pixels_do_not_reach_any_loss_term():
     mask = torch.ones(2, 1, 32, 32)
     mask[:, :, :, 16:] = 0
     cfg = LossConfig(lambda_b=1, lambda_s=1, lambda_c=1, lambda_w=0.01, lambda_agree=1,
-                     lambda_floor=1, lambda_median=1)
+                     lambda_floor=1, lambda_median=1, lambda_edge=1, lambda_brightness=1)
     with torch.no_grad():
         out = model.eval()(torch.cat([w, v]))  # eval: no memory update
     ow, ov = split_pair(out, 2)
     median = torch.zeros_like(w)
     loss, terms = siamese_loss(cfg, w, v, ow, ov, mask=mask, median=median,
                                has_median=torch.ones(2))
-    assert set(terms) >= {"b", "s", "c", "w", "agree", "floor", "median"}
+    assert set(terms) >= {"b", "s", "c", "w", "agree", "floor", "median", "edge", "brightness"}
     # changing the masked half of the *targets* (median) changes nothing
     median2 = median.clone()
     median2[..., 16:] = 0.9
@@ -171,6 +172,34 @@ def test_masked_pixels_do_not_reach_any_loss_term():
     loss3, _ = siamese_loss(cfg, w, v, ow, ov, median=median2, has_median=torch.ones(2))
     loss4, _ = siamese_loss(cfg, w, v, ow, ov, median=median, has_median=torch.ones(2))
     assert abs(float(loss3) - float(loss4)) > 1e-3
+
+
+def test_edge_term_sees_a_blur_and_brightness_term_sees_a_darkening_the_l1_spreads_thin():
+    torch.manual_seed(0)
+    median = torch.rand(2, 3, 32, 32) * 2 - 1
+    blurred = torch.nn.functional.avg_pool2d(median, 3, stride=1, padding=1,
+                                             count_include_pad=False)
+    darker = median - 0.02
+    assert median_edge_loss(median, median) == 0 and median_brightness_loss(median, median) == 0
+    # a darkening is a pure offset: no edge changes, and the brightness term is the offset
+    assert float(median_edge_loss(darker, median)) < 1e-6
+    assert float(median_brightness_loss(darker, median)) == pytest.approx(0.02, abs=1e-6)
+    # a blur keeps the mean (brightness ~ 0) but loses the edges
+    assert float(median_brightness_loss(blurred, median)) < 2e-3
+    assert float(median_edge_loss(blurred, median)) > 0.2
+    # pairs with a masked pixel are left out; an empty mask costs nothing
+    mask = torch.ones(2, 1, 32, 32)
+    mask[..., :, 16:] = 0
+    changed = median.clone()
+    changed[..., :, 17:] += torch.rand(2, 3, 32, 15)
+    assert float(median_edge_loss(changed, median, mask)) == 0
+    assert float(median_brightness_loss(changed, median, mask)) == 0
+    assert float(median_edge_loss(changed, median)) > 0
+    assert float(median_brightness_loss(darker, median, torch.zeros(2, 1, 32, 32))) == 0
+    # the brightness term pulls a darkened background up
+    b = darker.clone().requires_grad_(True)
+    median_brightness_loss(b, median).backward()
+    assert float(b.grad.sum()) < 0  # gradient descent raises b
 
 
 # ----------------------------------------------------------------------------- adaptation

@@ -14,6 +14,16 @@ the background comes out darker and flatter. Three terms push back, each a confi
   (:func:`memderain.losses.reconstruction.pseudo_gt_l1_loss` with a mask), as SPA-Data built
   its ground truth.
 
+Two more keep what the median target alone lets slip (``loss.lambda_edge``,
+``loss.lambda_brightness``; issue 31: an adapted model that thinned the rain but moved roof
+lines and darkened the frame):
+
+* :func:`median_edge_loss`: the background's horizontal and vertical differences against the
+  median's, on pixel pairs that are both static: edges and texture are kept (an L1 on values
+  tolerates a blur whose per-pixel error is small but whose edges are gone);
+* :func:`median_brightness_loss`: the mean luminance of the background against the median's
+  on the static pixels, per image: a global darkening that the per-pixel L1 spreads thin.
+
 All images NCHW in [-1, 1]; masks (N, 1, H, W) of 0/1 as in
 :mod:`memderain.losses.reconstruction`.
 """
@@ -53,3 +63,33 @@ def rain_floor_loss(rain: torch.Tensor, window: int = 7, mask: torch.Tensor | No
                     ) -> torch.Tensor:
     """Mean |local floor of R_hat|: zero for thin streaks, the offset itself for darkening."""
     return masked_mean(rain_floor(rain, window).abs(), mask)
+
+
+def _luma(x: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) mean of the channels (a luminance proxy that works for grey too)."""
+    return x.mean(dim=1, keepdim=True)
+
+
+def median_edge_loss(background: torch.Tensor, median: torch.Tensor,
+                     mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean |d(B) - d(median)| over horizontal and vertical neighbour differences d, on the
+    pairs whose two pixels are both in ``mask`` (all pairs when None)."""
+    diff = background - median
+    dx, dy = diff[..., :, 1:] - diff[..., :, :-1], diff[..., 1:, :] - diff[..., :-1, :]
+    mx = my = None
+    if mask is not None:
+        mx = mask[..., :, 1:] * mask[..., :, :-1]
+        my = mask[..., 1:, :] * mask[..., :-1, :]
+    return 0.5 * (masked_mean(dx.abs(), mx) + masked_mean(dy.abs(), my))
+
+
+def median_brightness_loss(background: torch.Tensor, median: torch.Tensor,
+                           mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over images of |mean luminance of B - that of the median| on ``mask``'s pixels
+    (images with an empty mask count 0)."""
+    diff = _luma(background - median)
+    if mask is None:
+        mask = torch.ones_like(diff)
+    mask = mask.to(diff.dtype)
+    per_image = (diff * mask).sum(dim=(1, 2, 3)) / mask.sum(dim=(1, 2, 3)).clamp_min(1.0)
+    return per_image.abs().mean()

@@ -8,7 +8,12 @@ import torch
 
 from memderain.losses.bsw import bsw_loss
 from memderain.losses.extra import compactness_loss, ssim_consistency_loss
-from memderain.losses.real_rain import agreement_identity_loss, rain_floor_loss
+from memderain.losses.real_rain import (
+    agreement_identity_loss,
+    median_brightness_loss,
+    median_edge_loss,
+    rain_floor_loss,
+)
 from memderain.losses.reconstruction import (
     background_loss,
     cross_loss,
@@ -35,7 +40,8 @@ def siamese_loss(
     """L = lambda_b L_b + lambda_s L_s + lambda_c L_c + lambda_w L_w (Eq. 14), plus the optional
     ``official`` extras (SSIM consistency, query compactness against ``items``) and the
     real-video remedies of :mod:`memderain.losses.real_rain` (``lambda_agree``,
-    ``lambda_floor``, ``lambda_median``).
+    ``lambda_floor``, ``lambda_median``, ``lambda_edge``, ``lambda_brightness``; the last
+    three need ``median``).
 
     ``out_w`` / ``out_v`` are the network outputs for the two frames ``i_w`` / ``i_v`` of each
     scene. ``mask`` (N, 1, H, W) of 0/1 leaves pixels out of every term (moving parts of real
@@ -67,13 +73,16 @@ def siamese_loss(
     if cfg.lambda_floor:
         terms["floor"] = 0.5 * (rain_floor_loss(r_w, cfg.floor_window, mask)
                                 + rain_floor_loss(r_v, cfg.floor_window, mask))
-    if cfg.lambda_median and median is not None:
+    if (cfg.lambda_median or cfg.lambda_edge or cfg.lambda_brightness) and median is not None:
         m = torch.ones_like(b_w[:, :1]) if mask is None else mask
         if has_median is not None:
             m = m * has_median.float().view(-1, 1, 1, 1).to(m.device)
         median = median.float()
-        terms["median"] = 0.5 * (pseudo_gt_l1_loss(b_w, median, m)
-                                 + pseudo_gt_l1_loss(b_v, median, m))
+        for name, weight, fn in (("median", cfg.lambda_median, pseudo_gt_l1_loss),
+                                 ("edge", cfg.lambda_edge, median_edge_loss),
+                                 ("brightness", cfg.lambda_brightness, median_brightness_loss)):
+            if weight:
+                terms[name] = 0.5 * (fn(b_w, median, m) + fn(b_v, median, m))
     if cfg.lambda_ssim:
         terms["ssim"] = ssim_consistency_loss(b_w, b_v)
     if cfg.lambda_compact and items is not None:
@@ -82,7 +91,8 @@ def siamese_loss(
     weights = {
         "b": cfg.lambda_b, "s": cfg.lambda_s, "c": cfg.lambda_c, "w": cfg.lambda_w,
         "ssim": cfg.lambda_ssim, "compact": cfg.lambda_compact, "agree": cfg.lambda_agree,
-        "floor": cfg.lambda_floor, "median": cfg.lambda_median,
+        "floor": cfg.lambda_floor, "median": cfg.lambda_median, "edge": cfg.lambda_edge,
+        "brightness": cfg.lambda_brightness,
     }
     total = sum((weights[k] * v for k, v in terms.items()), torch.zeros((), device=b_w.device))
     return total, {k: v.detach() for k, v in terms.items()}

@@ -79,6 +79,13 @@ OBJECTIVES: dict[str, LossConfig] = {
                          lambda_median=1.0),
     "siamese+median": LossConfig(lambda_b=1.0, lambda_s=1.0, lambda_c=0.0, lambda_w=0.01,
                                  lambda_ssim=0.5, lambda_compact=0.01, lambda_median=1.0),
+    # the median target plus its edges (issue 31: keep roof lines and window frames), and
+    # plus its mean brightness on the static pixels (no global darkening)
+    "median+edges": LossConfig(lambda_b=0.0, lambda_s=0.0, lambda_c=0.0, lambda_w=0.0,
+                               lambda_median=1.0, lambda_edge=1.0),
+    "median+edges+brightness": LossConfig(lambda_b=0.0, lambda_s=0.0, lambda_c=0.0,
+                                          lambda_w=0.0, lambda_median=1.0, lambda_edge=1.0,
+                                          lambda_brightness=1.0),
 }
 
 

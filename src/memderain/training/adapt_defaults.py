@@ -6,7 +6,8 @@ reads them from here, so building it does not import the training code (0.1 s of
 """
 
 # names of :data:`memderain.training.adapt.OBJECTIVES` (a test keeps the two in step)
-OBJECTIVE_NAMES = ("siamese", "siamese+agree", "siamese+floor", "median", "siamese+median")
+OBJECTIVE_NAMES = ("siamese", "siamese+agree", "siamese+floor", "median", "siamese+median",
+                   "median+edges", "median+edges+brightness")
 DEFAULT_OBJECTIVE = "median"  # measured best on yard.mp4 (docs/real-rain.md)
 MINUTES = 4.0  # wall-time budget of the whole run, reading the clip included
 CROP_SIZE = 96

@@ -126,6 +126,8 @@ class LossConfig:
     lambda_floor: float = 0.0  # local floor (min over floor_window) of R_hat: smooth darkening
     floor_window: int = 7
     lambda_median: float = 0.0  # |B - temporal median| on static pixels of real clips
+    lambda_edge: float = 0.0  # |grad B - grad median| on static pixel pairs (edges kept)
+    lambda_brightness: float = 0.0  # |mean B - mean median| per image on static pixels
 
     def __post_init__(self) -> None:
         if self.kind not in LOSS_KINDS:
