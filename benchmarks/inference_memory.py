@@ -37,8 +37,8 @@ def worker(src: str, ckpt: str, tile: str, overlap: int, dst: str, backend: str)
                         backend=backend)
     base = _rss_mib()
     t0 = time.perf_counter()
-    data = read_image(src)
-    used = derainer.tile_for(data.height, data.width)
+    data = read_image(src, integer=True)  # as `memderain derain` reads 8-bit photos
+    used = derainer.tile_plan(data.height, data.width).describe()
     write_image(dst, derainer.derain_imagedata(data), overwrite=True)
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             print(
-                f"| {r['backend']} | {tile} | {args.overlap} | {r['tile_used'] or 'whole image'} | "
+                f"| {r['backend']} | {tile} | {args.overlap} | {r['tile_used']} | "
                 f"{r['base_mib']:.0f} | {r['peak_mib']:.0f} | {r['seconds']:.1f} |",
                 flush=True,
             )

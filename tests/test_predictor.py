@@ -14,7 +14,7 @@ from memderain.config import ModelConfig
 from memderain.errors import MemderainError
 from memderain.inference import predictor
 from memderain.inference.predictor import AUTO_WHOLE_IMAGE_PIXELS, Derainer, load_model
-from memderain.inference.tiling import DEFAULT_TILE, tiled_forward
+from memderain.inference.tiling import DEFAULT_TILE_PIXELS, tiled_forward
 from memderain.model import MemDerain
 
 
@@ -138,20 +138,57 @@ def test_tiled_path_is_tiled_forward_of_the_rain(ckpt):
     x01 = torch.rand(1, 3, 70, 85)
     background, _ = derainer.derain_tensor(x01, tile=48)
     x = x01 * 2 - 1
+    plan = derainer.tile_plan(70, 85, 48)
+    assert plan.n_tiles > 1 and max(plan.tile_shape) <= 48 and plan.overlap == 16
     with torch.no_grad():
-        rain = tiled_forward(lambda t: derainer.model(t).rain, x, 48, 16)
+        rain = tiled_forward(lambda t: derainer.model(t).rain, x, plan)
     torch.testing.assert_close(background, ((x - rain).clamp(-1, 1) + 1) / 2, atol=1e-6, rtol=0)
     whole, _ = derainer.derain_tensor(x01, tile=0)
     torch.testing.assert_close(whole, _reference01(derainer.model, x01), atol=1e-6, rtol=0)
 
 
-def test_tile_size_choice(derainer):
-    assert derainer.tile_for(1000, 1000) == 0  # whole image up to AUTO_WHOLE_IMAGE_PIXELS
-    assert derainer.tile_for(AUTO_WHOLE_IMAGE_PIXELS + 1, 1) == DEFAULT_TILE
-    assert derainer.tile_for(4000, 3000, tile=0) == 0
-    assert derainer.tile_for(10, 10, tile=30) == 32  # rounded up to a multiple of 8
-    with pytest.raises(MemderainError):
-        derainer.tile_for(10, 10, tile=-1)
+def test_tile_plan_choice(derainer):
+    assert derainer.tile_plan(1000, 1000).whole  # whole image up to AUTO_WHOLE_IMAGE_PIXELS
+    big = derainer.tile_plan(AUTO_WHOLE_IMAGE_PIXELS + 8, 1)
+    assert not big.whole and big.tile_shape[0] * big.tile_shape[1] <= DEFAULT_TILE_PIXELS
+    photo = derainer.tile_plan(3000, 4000)
+    assert photo.overlap == 64 and photo.tile_shape[0] * photo.tile_shape[1] <= DEFAULT_TILE_PIXELS
+    assert derainer.tile_plan(4000, 3000, tile=0).whole
+    assert derainer.tile_plan(10, 10, tile=30).whole  # 30 -> 32 (a multiple of 8) >= 10
+    small = derainer.tile_plan(100, 100, tile=30)
+    assert max(small.tile_shape) <= 32 and small.overlap == 24  # overlap cut to tile - 8
+    with pytest.raises(MemderainError, match=">= 0"):
+        derainer.tile_plan(10, 10, tile=-1)
+
+
+def test_uint8_path_equals_float_path_rounded(ckpt, rng):
+    """derain_uint8 (tile by tile, never the image in float) gives the float path's values
+    rounded to 8 bits, whole and tiled, colour and grey."""
+    derainer = Derainer(ckpt, overlap=16)
+    rgb = rng.integers(0, 256, (61, 83, 3), dtype=np.uint8)
+    for tile in (0, 32):
+        x01 = torch.from_numpy(rgb.astype(np.float32) / np.float32(255)).permute(2, 0, 1)[None]
+        b01 = derainer.derain_tensor(x01, tile)[0][0].permute(1, 2, 0).numpy()
+        expected = np.rint(b01 * 255).clip(0, 255).astype(np.uint8)
+        np.testing.assert_array_equal(derainer.derain_uint8(rgb, tile), expected)
+        grey = derainer.derain_uint8(rgb, tile, grey=True)
+        np.testing.assert_array_equal(grey[..., 0], grey[..., 2])
+        assert np.abs(grey[..., 0].astype(int) - np.rint(b01.mean(axis=2) * 255)).max() <= 1
+    with pytest.raises(MemderainError, match="uint8"):
+        derainer.derain_uint8(rgb.astype(np.float32))
+
+
+def test_uint8_path_runs_tiles_within_the_budget(ckpt, monkeypatch):
+    """The memory bound: above AUTO_WHOLE_IMAGE_PIXELS the network only ever sees tiles of at
+    most DEFAULT_TILE_PIXELS, all of one shape, and no full-size float image is made."""
+    derainer = Derainer(ckpt)
+    seen = []
+    monkeypatch.setattr(derainer, "_rain", lambda x: seen.append(tuple(x.shape)) or x * 0)
+    rgb = np.full((1100, 1000, 3), 128, np.uint8)
+    out = derainer.derain_uint8(rgb)
+    assert out.shape == rgb.shape and (out == 128).all()
+    assert len(seen) > 1 and set(seen) == {seen[0]}
+    assert seen[0][2] * seen[0][3] <= DEFAULT_TILE_PIXELS
 
 
 def test_unclamped_model_output_still_in_range(tmp_path):

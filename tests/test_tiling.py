@@ -1,4 +1,5 @@
-"""Tiling: grid geometry, blending weights, and agreement with a whole-image forward pass."""
+"""Tiling: equal-shape grids, what each tile keeps, the fewest pixels under a budget, and
+agreement with a whole-image forward pass."""
 
 from __future__ import annotations
 
@@ -12,83 +13,114 @@ from torch import nn
 
 from memderain.config import ModelConfig
 from memderain.inference.tiling import (
+    DEFAULT_TILE_PIXELS,
     MEMDERAIN_RECEPTIVE_RADIUS,
-    blend_profile,
-    blend_weights,
-    tile_grid,
-    tile_spans,
+    axis_spans,
+    plan_tiles,
+    tile_length,
     tiled_forward,
 )
 from memderain.model import MemDerain
+from memderain.model.derainer import pad_to_multiple
 
 
-@pytest.mark.parametrize("length", [1, 7, 64, 65, 100, 333, 1000, 1001])
-@pytest.mark.parametrize("tile,overlap", [(64, 0), (64, 16), (96, 40), (128, 120)])
-def test_tile_spans_cover_aligned_overlapping_and_end_at_border(length, tile, overlap):
-    spans = tile_spans(length, tile, overlap)
-    if length <= tile:
-        assert spans == [(0, length)]
+def _check_axis(spans, length, overlap):
+    """Equal spans at aligned origins, kept parts partition [0, length) in order, every kept
+    pixel at least overlap // 2 px from an internal edge of its own tile."""
+    t = spans[0].length
+    assert all(s.length == t for s in spans)
+    assert spans[0].start == 0 and spans[0].keep_start == 0 and spans[-1].keep_end == length
+    if len(spans) == 1:
+        assert (spans[0].start, spans[0].end) == (0, length)
         return
-    assert spans[0][0] == 0 and spans[-1][1] == length
-    for s, e in spans:
-        assert s % 8 == 0
-    for s, e in spans[:-1]:
-        assert e - s == tile
-    s, e = spans[-1]
-    assert tile <= e - s < tile + 8
-    for (s0, e0), (s1, e1) in itertools.pairwise(spans):
-        assert s0 < s1 and e1 > e0  # strictly advancing
-        assert e0 - s1 >= overlap  # neighbours overlap by at least `overlap`
+    assert t % 8 == 0 and spans[-1].end == -(-length // 8) * 8  # padded only up to 8k
+    for s in spans:
+        assert s.start % 8 == 0 and s.start <= s.keep_start < s.keep_end <= s.end
+    for a, b in itertools.pairwise(spans):
+        assert a.keep_end == b.keep_start  # no gap, no pixel written twice
+        assert a.end - b.start >= overlap  # neighbours overlap by at least `overlap`
+        assert a.end - a.keep_end >= overlap // 2 and b.keep_start - b.start >= overlap // 2
 
 
-def test_tile_spans_reject_bad_arguments():
-    with pytest.raises(ValueError):
-        tile_spans(100, 60, 8)  # not a multiple of 8
-    with pytest.raises(ValueError):
-        tile_spans(100, 64, 64)  # overlap must be < tile
+@pytest.mark.parametrize("length", [9, 64, 65, 100, 333, 1000, 1001, 4000])
+@pytest.mark.parametrize("overlap", [0, 16, 40, 64])
+def test_axis_spans_are_equal_aligned_and_keep_a_partition(length, overlap):
+    for n in range(1, 12):
+        if tile_length(length, n, overlap) is None:
+            continue
+        _check_axis(axis_spans(length, n, overlap), length, overlap)
 
 
-def test_blend_profile_shape_and_partition_of_unity():
-    overlap, margin, n = 32, 8, 80
-    both = blend_profile(n, overlap, margin, True, True)
-    assert torch.all(both[:margin] == 0) and torch.all(both[-margin:] == 0)
-    assert torch.all(both[overlap - margin : n - overlap + margin] == 1)
-    assert torch.all(blend_profile(n, overlap, margin, False, False) == 1)
-    # two neighbours overlapping by exactly `overlap` px: weights sum to 1 there
-    right_end_of_a = blend_profile(n, overlap, margin, False, True)[-overlap:]
-    left_end_of_b = blend_profile(n, overlap, margin, True, False)[:overlap]
-    torch.testing.assert_close(right_end_of_a + left_end_of_b, torch.ones(overlap))
-
-
-@pytest.mark.parametrize(
-    "hw,tile,overlap,margin", [((203, 150), 64, 16, 4), ((90, 300), 48, 40, 20)]
-)
-def test_every_pixel_gets_positive_weight(hw, tile, overlap, margin):
+@pytest.mark.parametrize("hw", [(3000, 4000), (4000, 6000), (1080, 1920), (720, 1280),
+                                (1003, 1001), (333, 1001), (77, 91)])
+@pytest.mark.parametrize("limits", [{"max_pixels": DEFAULT_TILE_PIXELS},
+                                    {"max_pixels": 40_000}, {"max_side": 256},
+                                    {"max_side": 64, "max_pixels": 3000}])
+def test_plan_fits_the_limits_and_computes_the_fewest_pixels(hw, limits):
+    """Against every other grid (rows x columns) of equal tiles within the same limits."""
     h, w = hw
-    total = torch.zeros(h, w)
-    for box in tile_grid(h, w, tile, overlap):
-        t, b, l, r = box
-        total[t:b, l:r] += blend_weights(box, h, w, overlap, margin)
-    assert total.min() > 0
+    overlap = 16 if limits.get("max_side") == 64 else 64
+    plan = plan_tiles(h, w, overlap=overlap, **limits)
+    _check_axis(plan.rows, h, overlap)
+    _check_axis(plan.cols, w, overlap)
+    th, tw = plan.tile_shape
+    assert th * tw <= limits.get("max_pixels", th * tw)
+    assert max(th, tw) <= limits.get("max_side", max(th, tw))
+    best = math.inf
+    for ny, nx in itertools.product(range(1, 70), range(1, 70)):
+        ty, tx = tile_length(h, ny, overlap), tile_length(w, nx, overlap)
+        if ty is None or tx is None or ty * tx > limits.get("max_pixels", math.inf):
+            continue
+        if max(ty, tx) > limits.get("max_side", math.inf):
+            continue
+        best = min(best, nx * ny * tx * ty)
+    assert plan.computed_pixels <= best * 1.02  # the tile-count tie-break may cost <= 2 %
 
 
-def test_identity_and_local_filter_are_reproduced_exactly():
-    """A 3x3 filter has receptive radius 1, so margin >= 1 removes every zero-padding effect."""
+def test_default_budget_on_phone_photos():
+    """12 and 24 MP: one tile shape, tiles within the memory budget, <= 1.2x the pixels (the
+    old 512 px grid with 64 px overlap computed 1.38x for 4000x3000, in 63 tiles)."""
+    for h, w in [(3000, 4000), (4000, 6000)]:
+        plan = plan_tiles(h, w, max_pixels=DEFAULT_TILE_PIXELS)
+        assert plan.tile_shape[0] * plan.tile_shape[1] <= DEFAULT_TILE_PIXELS
+        assert plan.overhead < 1.2 and plan.n_tiles < 63
+    assert plan_tiles(720, 1280, max_pixels=DEFAULT_TILE_PIXELS).overhead < 1.06
+
+
+def test_whole_image_when_it_fits_and_bad_arguments():
+    assert plan_tiles(300, 200, max_pixels=60_000).whole
+    assert plan_tiles(300, 200, max_side=304).whole
+    assert not plan_tiles(300, 200, max_pixels=59_999).whole
+    with pytest.raises(ValueError, match="multiple of 8"):
+        plan_tiles(100, 100, max_side=60)
+    with pytest.raises(ValueError, match="longer than the overlap"):
+        plan_tiles(300, 300, max_side=64, overlap=64)
+    with pytest.raises(ValueError):
+        plan_tiles(0, 10)
+    with pytest.raises(ValueError):
+        plan_tiles(10, 10, overlap=-1)
+
+
+def test_one_tile_shape_and_exact_for_local_filters():
+    """Every call sees the same shape (one compiled model), odd-sized borders included; a
+    3x3 filter (receptive radius 1) that pads like the network is reproduced exactly with any
+    overlap >= 2: border tiles read the image reflect-padded, as the whole image is."""
     x = torch.rand(2, 3, 77, 91)
     calls = []
 
     def identity(t):
-        calls.append(t.shape[-2:])
+        calls.append(tuple(t.shape[-2:]))
         return t
 
-    torch.testing.assert_close(tiled_forward(identity, x, 32, 16), x)
-    assert len(calls) > 4 and all(h < 40 and w < 40 for h, w in calls)  # bounded tile size
+    torch.testing.assert_close(tiled_forward(identity, x, max_side=32, overlap=16), x)
+    assert len(calls) > 4 and set(calls) == {calls[0]} and max(calls[0]) <= 32
     kernel = torch.rand(3, 3, 3, 3)
 
-    def filt(t):
-        return F.conv2d(t, kernel, padding=1)
+    def filt(t):  # pads bottom/right to 8k first, as MemDerain does
+        h, w = t.shape[-2:]
+        return F.conv2d(pad_to_multiple(t)[0], kernel, padding=1)[..., :h, :w]
 
-    torch.testing.assert_close(tiled_forward(filt, x, 32, 16, margin=1), filt(x))
+    torch.testing.assert_close(tiled_forward(filt, x, max_side=32, overlap=2), filt(x))
 
 
 def _interval_radius() -> int:
@@ -154,50 +186,53 @@ def _tiny_model() -> MemDerain:
     return model
 
 
-def test_tiled_memderain_equals_whole_image_when_margin_covers_receptive_field():
+def test_tiled_memderain_equals_whole_image_when_overlap_covers_receptive_field():
     """Tolerance: 1e-5 on [-1, 1] outputs, i.e. float rounding only.
 
     Why it can be that tight: the memory read (Eq. 2-4) is per location and everything else is
     convolution, so an output pixel depends only on inputs within R = 75 px (per axis, see
-    MEMDERAIN_RECEPTIVE_RADIUS). Tile origins are multiples of 8 (same max-pool grid) and the
-    last tiles end at the odd-sized border (same reflect padding), so the only difference
-    between a tile and the whole image is zero padding at internal tile edges, whose effect
-    stays within R px of those edges. Blending weights are zero within margin >= R px of every
-    internal edge, so each output pixel is a weighted mean of values that are all exact.
+    MEMDERAIN_RECEPTIVE_RADIUS). Tile origins are multiples of 8 (same max-pool grid) and
+    tiles past the odd-sized border read it reflect-padded (as the network pads), so the only
+    difference between a tile and the whole image is zero padding at internal tile edges, whose
+    effect stays within R px of those edges. Each tile keeps only pixels at least
+    overlap // 2 >= R + 1 px from its internal edges, so every output pixel is exact.
     """
     model = _tiny_model()
-    x = torch.rand(1, 3, 200, 215) * 2 - 1
+    x = torch.rand(1, 3, 203, 215) * 2 - 1
     r = MEMDERAIN_RECEPTIVE_RADIUS
+    plan = plan_tiles(203, 215, max_side=176, overlap=2 * r + 2)
+    assert plan.n_tiles == 9 and plan.rows[-1].end == 208  # 3 x 3, the last row padded
     with torch.inference_mode():
         whole = model(x).rain
-        tiled = tiled_forward(lambda t: model(t).rain, x, tile=176, overlap=2 * r + 2, margin=r + 1)
-    assert len(tile_grid(200, 215, 176, 2 * r + 2)) == 6  # 2 x 3, odd-sized last column
+        tiled = tiled_forward(lambda t: model(t).rain, x, plan)
     torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
 
 
-def test_small_margin_differs_only_near_internal_tile_edges():
-    """With margin < R, outputs may differ, but only where some tile with non-zero weight has
-    the pixel within R px of one of its internal edges; everywhere else they agree to 1e-5."""
+def test_small_overlap_differs_only_near_internal_tile_edges():
+    """With overlap // 2 < R, outputs may differ, but only at pixels whose own tile has an
+    internal edge within R px; everywhere else they agree to 1e-5."""
     model = _tiny_model()
-    h, w, tile, overlap, margin = 250, 301, 200, 32, 8
+    h, w = 250, 301
     x = torch.rand(1, 3, h, w) * 2 - 1
     r = MEMDERAIN_RECEPTIVE_RADIUS
+    plan = plan_tiles(h, w, max_side=200, overlap=32)
     with torch.inference_mode():
         whole = model(x).rain
-        tiled = tiled_forward(lambda t: model(t).rain, x, tile, overlap, margin)
+        tiled = tiled_forward(lambda t: model(t).rain, x, plan)
     exposed = torch.zeros(h, w, dtype=torch.bool)
-    for box in tile_grid(h, w, tile, overlap):
-        t, b, l, rt = box
-        near = torch.zeros(b - t, rt - l, dtype=torch.bool)
-        if t > 0:
+    for rs, cs in plan.tiles():
+        near = torch.zeros(rs.length, cs.length, dtype=torch.bool)
+        if rs.start > 0:
             near[:r] = True
-        if b < h:
+        if rs.keep_end < h:
             near[-r:] = True
-        if l > 0:
+        if cs.start > 0:
             near[:, :r] = True
-        if rt < w:
+        if cs.keep_end < w:
             near[:, -r:] = True
-        exposed[t:b, l:rt] |= near & (blend_weights(box, h, w, overlap, margin) > 0)
+        part = near[rs.keep_start - rs.start:rs.keep_end - rs.start,
+                    cs.keep_start - cs.start:cs.keep_end - cs.start]
+        exposed[rs.keep_start:rs.keep_end, cs.keep_start:cs.keep_end] = part
     diff = (tiled - whole).abs().amax(dim=(0, 1))
     assert diff[~exposed].max() <= 1e-5
-    assert diff[exposed].max() > 1e-3  # seams do show with a small margin: the check can fail
+    assert diff[exposed].max() > 1e-3  # seams do show with a small overlap: the check can fail

@@ -42,27 +42,33 @@ def reference(model, rgb: np.ndarray) -> np.ndarray:
 
 
 class Recorder:
-    """Wraps a Derainer and records the batch sizes it is given."""
+    """Wraps a Derainer and records the frames it is given (one call per frame)."""
 
     def __init__(self, inner, fail_at: int | None = None):
         self.inner, self.sizes, self.fail_at = inner, [], fail_at
 
-    def derain_tensor(self, x, tile=None):
+    def derain_uint8(self, rgb, tile=None):
         import threading
 
-        self.sizes.append(x.shape[0])
+        self.sizes.append(rgb.shape)
         self.threads = getattr(self, "threads", set()) | {threading.current_thread().name}
         if self.fail_at is not None and len(self.sizes) > self.fail_at:
             raise RuntimeError("simulated failure")
-        return self.inner.derain_tensor(x, tile)
+        return self.inner.derain_uint8(rgb, tile)
 
 
-def test_frames_rate_size_kept_in_batches(tiny, derainer, tmp_path):
+def test_frames_rate_size_kept_in_batches(tiny, derainer, tmp_path, monkeypatch):
+    from memderain.inference import video
+
     src, dst = tmp_path / "rain.mp4", tmp_path / "out.mp4"
     make_video(src, frames=10, fps=12)
-    rec = Recorder(derainer)
+    rec, jobs = Recorder(derainer), []
+    batch = video._derain_batch
+    monkeypatch.setattr(video, "_derain_batch",
+                        lambda d, frames, tile: jobs.append(len(frames)) or batch(d, frames, tile))
     res = derain_video(rec, src, dst, batch_size=4, progress=False)
-    assert rec.sizes == [4, 4, 2]
+    assert jobs == [4, 4, 2]  # jobs of batch_size frames for the worker thread
+    assert rec.sizes == [(48, 64, 3)] * 10  # each frame through derain_uint8 on its own
     # the network runs beside decoding and encoding, in its own thread, frames kept in order
     assert len(rec.threads) == 1 and next(iter(rec.threads)).startswith("memderain-derain")
     assert (res.frames, res.fps, res.width, res.height, res.audio) == (10, 12, 64, 48, "none")

@@ -81,15 +81,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="SIZE",
-        help="tile size in pixels (multiple of 8; 0 = whole image; default: whole "
-        "image up to 1 megapixel, 512 px tiles above)",
+        help="largest tile side in pixels (multiple of 8; 0 = whole image; default: whole "
+        "image up to 1 megapixel, above it equal tiles of at most 0.5 megapixel)",
     )
     p.add_argument(
         "--overlap",
         type=int,
         default=DEFAULT_OVERLAP,
         metavar="N",
-        help=f"tile overlap in pixels (default {DEFAULT_OVERLAP})",
+        help=f"least overlap of neighbouring tiles in pixels; each keeps its half "
+        f"(default {DEFAULT_OVERLAP})",
     )
     add_backend_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")

@@ -76,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics", default="standard", choices=sorted(METRIC_SETS),
                    help="standard = PSNR/SSIM on Y and RGB; all = also VIF and FSIM (Table III)")
     p.add_argument("--save-outputs", action="store_true", help="keep the de-rained images")
-    p.add_argument("--tile", type=int, help="de-rain in tiles of N pixels (large images)")
+    p.add_argument("--tile", type=int, help="de-rain in tiles of at most N x N pixels (large images)")
     add_device_option(p)
     # scores are reproducible across CPUs only in f32 (auto would be bf16 on AMX CPUs)
     add_backend_options(p, precision="f32")

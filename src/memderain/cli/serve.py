@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6,
                    help="largest accepted image in megapixels (default %(default).1f)")
     p.add_argument("--tile", type=int, default=None,
-                   help="de-rain in tiles of this size (default: automatic for large images; "
+                   help="largest tile side in pixels (default: automatic for large images; "
                         "0: never tile)")
     p.set_defaults(func=run)
 

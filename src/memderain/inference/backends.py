@@ -142,6 +142,7 @@ class OpenVINORain:
         if cache_dir is not None:  # compiled blobs on disk: the next process starts warm
             self.config["CACHE_DIR"] = cache_dir
         self._compiled: OrderedDict[tuple[int, ...], object] = OrderedDict()
+        self._last_shape: tuple[int, ...] | None = None
 
     def _model(self):
         if isinstance(self._network, (bytes, bytearray)):
@@ -169,7 +170,16 @@ class OpenVINORain:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         arr = _as_numpy(x)
-        out = self.compiled_for(tuple(arr.shape))(arr)[0]
+        shape = tuple(arr.shape)
+        if self._last_shape is not None and self._last_shape != shape:
+            # a compiled model keeps its activations (about 1 GiB per megapixel in f32) after
+            # inference; free those of the previous shape so that a folder of mixed sizes
+            # holds one shape's, not SHAPE_CACHE shapes' (the compiled model itself stays)
+            previous = self._compiled.get(self._last_shape)
+            if previous is not None:
+                previous.release_memory()
+        self._last_shape = shape
+        out = self.compiled_for(shape)(arr)[0]
         return torch.from_numpy(np.asarray(out))
 
 

@@ -298,7 +298,7 @@ def derain_file(
 
         derain_gif(derainer, src, dst, overwrite=overwrite, tile=tile)
         return
-    data = read_image(src)
+    data = read_image(src, integer=True)  # 8-bit photos stay uint8: never held in float
     write_image(dst, derainer.derain_imagedata(data, tile), overwrite=overwrite)
 
 
@@ -395,7 +395,7 @@ def run_jobs(derainer, jobs: list[Job], errors: list[str], scan: Scan, *,
                 continue
             for k in (i, i + 1):
                 if todo(k) and still(jobs[k]) and k not in reads:
-                    reads[k] = io.submit(read_image, jobs[k].src)
+                    reads[k] = io.submit(read_image, jobs[k].src, integer=True)
             try:
                 if still(job):
                     out = derainer.derain_imagedata(reads.pop(i).result(), tile)

@@ -3,6 +3,8 @@
 Conventions (see docs/DEVELOPING.md):
 
 * :class:`ImageData` ``rgb``: float32 (H, W, 3) in [0, 1]; ``alpha``: float32 (H, W) or None.
+  Read with ``integer=True``, 8-bit sources keep their uint8 samples instead (a quarter of
+  the memory; what ``memderain derain`` uses, so a 12 MP photo is never held in float).
 * tensors at API boundaries: float (N, 3, H, W) in [0, 1] (:func:`rgb_to_tensor01`);
   the network sees [-1, 1] (:func:`to_network` / :func:`from_network`, Sec. III-E).
 
@@ -51,8 +53,9 @@ class ImageData:
     """A decoded image plus what is needed to write it back the way it came.
 
     Attributes:
-        rgb: float32 (H, W, 3) in [0, 1]; grey sources are replicated to three channels.
-        alpha: float32 (H, W) in [0, 1], or None.
+        rgb: float32 (H, W, 3) in [0, 1], or uint8 (H, W, 3) samples for an 8-bit source
+            read with ``integer=True``; grey sources are replicated to three channels.
+        alpha: float32 (H, W) in [0, 1] (uint8 samples when ``rgb`` is uint8), or None.
         mode: the source's Pillow mode ("RGB", "L", "I;16", "P", ...), after the PNG 16-bit fix
             ("RGB" / "RGBA" / "LA" with ``bit_depth=16``).
         bit_depth: 8 or 16 bits per sample of the source.
@@ -146,9 +149,11 @@ def apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(op(arr)) if op else arr
 
 
-def _split(samples: np.ndarray, bit_depth: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """(H, W[, C]) integer samples -> rgb float (H, W, 3), alpha float (H, W) or None."""
-    x = to_float01(samples, bit_depth)
+def _split(samples: np.ndarray, bit_depth: int,
+           integer: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """(H, W[, C]) integer samples -> rgb float (H, W, 3), alpha float (H, W) or None; with
+    ``integer`` and 8-bit samples, both stay uint8."""
+    x = samples if integer and bit_depth == 8 else to_float01(samples, bit_depth)
     if x.ndim == 2:
         x = x[..., None]
     c = x.shape[2]
@@ -158,9 +163,10 @@ def _split(samples: np.ndarray, bit_depth: int) -> tuple[np.ndarray, np.ndarray 
 
 
 def pil_to_imagedata(
-    im: Image.Image, path: Path | None = None, fmt: str | None = None
+    im: Image.Image, path: Path | None = None, fmt: str | None = None, integer: bool = False
 ) -> ImageData:
-    """A loaded PIL image -> :class:`ImageData` (no EXIF rotation; :func:`read_image` does it)."""
+    """A loaded PIL image -> :class:`ImageData` (no EXIF rotation; :func:`read_image` does it).
+    ``integer``: an 8-bit image keeps uint8 samples (see :class:`ImageData`)."""
     mode, bit_depth = im.mode, 8
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         samples, bit_depth = np.clip(np.asarray(im, np.int64), 0, 65535).astype(np.uint16), 16
@@ -174,7 +180,7 @@ def pil_to_imagedata(
         samples = np.asarray(im.convert("RGBA"))
     else:  # CMYK, YCbCr, LAB, HSV, RGBX ...
         samples = np.asarray(im.convert("RGB"))
-    rgb, alpha = _split(samples, bit_depth)
+    rgb, alpha = _split(samples, bit_depth, integer)
     # An ICC profile describes the source's colour space: keep it only if we keep that space
     # (a CMYK/LAB profile attached to the RGB output would make viewers show wrong colours).
     icc = im.info.get("icc_profile") if mode not in _CONVERTED_SPACES else None
@@ -187,6 +193,16 @@ def imagedata_to_samples(
     """ImageData -> integer (H, W) / (H, W, 2|3|4) samples (grey = mean of R, G, B)."""
     grey = data.is_grey if grey is None else grey
     bits = data.bit_depth if bit_depth is None else bit_depth
+    if data.rgb.dtype == np.uint8:
+        if bits != 8:
+            data = data.replace(rgb=to_float01(data.rgb, 8), alpha=None if data.alpha is None
+                                else to_float01(data.alpha, 8))
+        else:  # uint8 samples are written as they are (grey: rounded mean of R, G, B)
+            colour = (np.rint(data.rgb.mean(axis=2, keepdims=True, dtype=np.float32))
+                      .astype(np.uint8) if grey else data.rgb)
+            if alpha and data.alpha is not None:
+                colour = np.concatenate([colour, data.alpha[..., None]], axis=2)
+            return colour[..., 0] if colour.shape[2] == 1 else colour
     colour = data.rgb.mean(axis=2, keepdims=True) if grey else data.rgb
     planes = [colour]
     if alpha and data.alpha is not None:
@@ -206,8 +222,9 @@ def imagedata_to_pil(data: ImageData) -> Image.Image:
 
 
 # -- files -----------------------------------------------------------------------------------
-def read_image(path: str | Path) -> ImageData:
-    """Decode an image file into :class:`ImageData` (upright, float [0, 1]).
+def read_image(path: str | Path, *, integer: bool = False) -> ImageData:
+    """Decode an image file into :class:`ImageData` (upright, float [0, 1]; with ``integer``,
+    8-bit images keep their uint8 samples).
 
     Raises :class:`ImageReadError` (a MemderainError) naming the file if it is missing, not an
     image or corrupt.
@@ -232,7 +249,7 @@ def read_image(path: str | Path) -> ImageData:
                 data = ImageData(rgb, alpha, mode, 16, fmt, icc, path)
             else:
                 im.load()
-                data = pil_to_imagedata(im, path, fmt)
+                data = pil_to_imagedata(im, path, fmt, integer)
             orientation = _orientation(im)
     except MemderainError:
         raise
@@ -350,8 +367,9 @@ def _commit(tmp: str, path: Path, overwrite: bool) -> None:
 
 
 # -- plain arrays ----------------------------------------------------------------------------
-def array_to_imagedata(arr: np.ndarray) -> ImageData:
-    """numpy image -> ImageData. uint8 / uint16 / float in [0, 1]; (H, W), (H, W, 1|3|4)."""
+def array_to_imagedata(arr: np.ndarray, integer: bool = False) -> ImageData:
+    """numpy image -> ImageData. uint8 / uint16 / float in [0, 1]; (H, W), (H, W, 1|3|4).
+    ``integer``: uint8 arrays keep uint8 samples (see :class:`ImageData`)."""
     arr = np.asarray(arr)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
@@ -361,7 +379,7 @@ def array_to_imagedata(arr: np.ndarray) -> ImageData:
         )
     if arr.dtype == np.uint8 or arr.dtype == np.uint16:
         bits = 8 if arr.dtype == np.uint8 else 16
-        rgb, alpha = _split(arr, bits)
+        rgb, alpha = _split(arr, bits, integer)
     elif np.issubdtype(arr.dtype, np.floating):
         x = np.clip(arr.astype(np.float32), 0, 1)
         x = x[..., None] if x.ndim == 2 else x

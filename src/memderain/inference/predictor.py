@@ -18,14 +18,23 @@ from PIL import Image
 from memderain.checkpoint import model_from_checkpoint
 from memderain.errors import MemderainError
 from memderain.inference import io
-from memderain.inference.tiling import ALIGN, DEFAULT_OVERLAP, DEFAULT_TILE, tiled_forward
+from memderain.inference.tiling import (
+    ALIGN,
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE_PIXELS,
+    TilePlan,
+    kept,
+    plan_tiles,
+    tiled_forward,
+    whole_image_plan,
+)
 from memderain.weights import default_weights_path
 
 ImageLike = Image.Image | np.ndarray | torch.Tensor
 
-# Images up to this many pixels run in one pass when tile=None (1000x1000: about 2.1 GiB peak
-# RSS on CPU with the Table I net, see docs/inference.md); larger ones are tiled with
-# DEFAULT_TILE (4000x3000: about 1.3 GiB).
+# Images up to this many pixels run in one pass when tile=None (1000x1000: about 1.4 GiB peak
+# RSS with OpenVINO f32, 2.1 GiB with PyTorch, see docs/inference.md); larger ones are tiled
+# in equal tiles of at most DEFAULT_TILE_PIXELS (4000x3000: under 1 GiB).
 AUTO_WHOLE_IMAGE_PIXELS = 1024 * 1024
 
 
@@ -50,9 +59,11 @@ class Derainer:
     Args:
         checkpoint_path: a memderain checkpoint (see :mod:`memderain.checkpoint`).
         device: 'cpu', 'cuda', 'cuda:N' or 'auto'.
-        tile: default tile size for :meth:`derain` (None: whole image up to
-            AUTO_WHOLE_IMAGE_PIXELS, else tiles of DEFAULT_TILE; 0: never tile).
-        overlap: default tile overlap in pixels.
+        tile: default tiling for :meth:`derain` (None: whole image up to
+            AUTO_WHOLE_IMAGE_PIXELS, else equal tiles of at most DEFAULT_TILE_PIXELS; 0: never
+            tile; N: equal tiles of at most N x N px). See :meth:`tile_plan`.
+        overlap: least overlap of neighbouring tiles in pixels; each tile keeps the half of
+            it nearer its centre.
         backend: 'torch', 'openvino', 'onnxruntime' or 'auto' (OpenVINO on CPU when installed,
             else ONNX Runtime, else PyTorch; PyTorch on CUDA). See
             :mod:`memderain.inference.backends`.
@@ -94,14 +105,28 @@ class Derainer:
                 f"backend={self.backend!r}, precision={self.precision!r})")
 
     # -- tensors -----------------------------------------------------------------------------
-    def tile_for(self, height: int, width: int, tile: int | None = None) -> int:
-        """Tile size for an image (0 = whole image); ``tile`` > 0 is rounded up to 8k."""
+    def tile_plan(self, height: int, width: int, tile: int | None = None) -> TilePlan:
+        """How an image is cut into tiles (:class:`~memderain.inference.tiling.TilePlan`).
+
+        ``tile`` (default: the one given at construction): None = the whole image up to
+        AUTO_WHOLE_IMAGE_PIXELS, else the equal tiles of at most DEFAULT_TILE_PIXELS that
+        compute the fewest pixels; 0 = the whole image; N = equal tiles of at most N x N px
+        (N rounded up to a multiple of 8; the overlap is cut to N - 8 if it is not smaller).
+        """
         tile = self.tile if tile is None else tile
-        if tile is None:
-            return 0 if height * width <= AUTO_WHOLE_IMAGE_PIXELS else DEFAULT_TILE
-        if tile < 0:
+        if tile is not None and tile < 0:
             raise MemderainError(f"tile must be >= 0 (0 = no tiling), got {tile}")
-        return -(-int(tile) // ALIGN) * ALIGN
+        if tile == 0 or (tile is None and height * width <= AUTO_WHOLE_IMAGE_PIXELS):
+            return whole_image_plan(height, width)
+        try:
+            if tile is None:
+                return plan_tiles(height, width, max_pixels=DEFAULT_TILE_PIXELS,
+                                  overlap=self.overlap)
+            side = -(-int(tile) // ALIGN) * ALIGN
+            return plan_tiles(height, width, max_side=side,
+                              overlap=min(self.overlap, side - ALIGN))
+        except ValueError as exc:
+            raise MemderainError(str(exc)) from None
 
     def _rain(self, x: torch.Tensor) -> torch.Tensor:
         if self._backend_rain is not None:
@@ -121,21 +146,54 @@ class Derainer:
         if x01.ndim != 4 or x01.shape[1] != 3:
             raise MemderainError(f"derain_tensor expects (N, 3, H, W), got {tuple(x01.shape)}")
         x = io.to_network(x01.to(self.device, torch.float32))
-        size = self.tile_for(*x.shape[-2:], tile)
-        if size and max(x.shape[-2:]) > size:
-            overlap = min(self.overlap, size - ALIGN)
-            rain = tiled_forward(self._rain, x, size, overlap)
-        else:
-            rain = self._rain(x)
+        rain = tiled_forward(self._rain, x, self.tile_plan(*x.shape[-2:], tile))
         background = x.sub_(rain)  # Eq. 1: B = I - R (in place: x is our own copy)
         if self.model.config.clamp_background:
             background.clamp_(-1.0, 1.0)
         background01 = io.from_network(background, inplace=True).clamp_(0.0, 1.0)
         return background01.to(x01.device), io.rain_from_network(rain).to(x01.device)
 
+    @torch.inference_mode()
+    def derain_uint8(self, rgb: np.ndarray, tile: int | None = None,
+                     grey: bool = False) -> np.ndarray:
+        """De-rain uint8 (H, W, 3) samples into a new uint8 (H, W, 3) array, tile by tile.
+
+        Only one tile at a time is in float: the image is never held in float32 (a quarter of
+        the memory of :meth:`derain_tensor` for a large photo, no full-size float copies).
+        Same values as :meth:`derain_tensor` followed by rounding (``rint``) to 8 bits;
+        ``grey``: every channel holds the rounded mean of the de-rained R, G, B.
+        """
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise MemderainError(f"derain_uint8 expects uint8 (H, W, 3), got {rgb.dtype} "
+                                 f"{tuple(rgb.shape)}")
+        height, width = rgb.shape[:2]
+        plan = self.tile_plan(height, width, tile)
+        out = np.empty_like(rgb)
+        for r, c in plan.tiles():
+            rows, cols = plan.index(r, height), plan.index(c, width)
+            part = rgb[rows] if isinstance(rows, np.ndarray) else rgb[rows, :]
+            part = part[:, cols]
+            # NCHW float32 in [-1, 1], the ops and order of io.to_float01 and io.to_network
+            x = torch.from_numpy(np.ascontiguousarray(part.transpose(2, 0, 1)))[None]
+            x = x.to(self.device, torch.float32).div_(255.0).mul_(2.0).sub_(1.0)
+            background = kept(x, r, c) - kept(self._rain(x).to(x.device), r, c)  # Eq. 1
+            if self.model.config.clamp_background:
+                background.clamp_(-1.0, 1.0)
+            b01 = io.from_network(background, inplace=True).clamp_(0.0, 1.0)
+            if grey:
+                b01 = b01.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+            samples = b01.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)  # io.from_float01
+            out[r.keep_start:r.keep_end, c.keep_start:c.keep_end] = (
+                samples[0].permute(1, 2, 0).cpu().numpy())
+        return out
+
     # -- images ------------------------------------------------------------------------------
     def derain_imagedata(self, data: io.ImageData, tile: int | None = None) -> io.ImageData:
-        """De-rain an :class:`~memderain.inference.io.ImageData`; alpha and metadata are kept."""
+        """De-rain an :class:`~memderain.inference.io.ImageData`; alpha and metadata are kept.
+        uint8 samples (``read_image(..., integer=True)``) go through :meth:`derain_uint8` and
+        come back as uint8; float ones through :meth:`derain_tensor`."""
+        if data.rgb.dtype == np.uint8:
+            return data.replace(rgb=self.derain_uint8(data.rgb, tile, grey=data.is_grey))
         background, _ = self.derain_tensor(io.rgb_to_tensor01(data.rgb), tile)
         return data.replace(rgb=io.tensor01_to_rgb(background))
 
@@ -177,17 +235,21 @@ class Derainer:
 
     def _derain_pil(self, image: Image.Image, tile: int | None) -> Image.Image:
         image.load()
-        data = io.pil_to_imagedata(image)
+        data = io.pil_to_imagedata(image, integer=True)
         out = io.imagedata_to_pil(self.derain_imagedata(data, tile))
         if data.icc_profile:
             out.info["icc_profile"] = data.icc_profile
         return out
 
     def _derain_array(self, arr: np.ndarray, tile: int | None) -> np.ndarray:
-        data = io.array_to_imagedata(arr)
+        data = io.array_to_imagedata(arr, integer=True)
         rgb = self.derain_imagedata(data, tile).rgb
-        colour = rgb.mean(axis=2, keepdims=True) if (arr.ndim == 2 or arr.shape[2] == 1) else rgb
-        if arr.dtype in (np.uint8, np.uint16):
+        grey = arr.ndim == 2 or arr.shape[2] == 1
+        if rgb.dtype == np.uint8:  # derain_uint8: grey already the rounded mean
+            colour = rgb[..., :1] if grey else rgb
+        else:
+            colour = rgb.mean(axis=2, keepdims=True) if grey else rgb
+        if arr.dtype == np.uint16 or (arr.dtype == np.uint8 and rgb.dtype != np.uint8):
             colour = io.from_float01(colour, 8 if arr.dtype == np.uint8 else 16)
         out = colour.astype(arr.dtype, copy=False)
         if arr.ndim == 3 and arr.shape[2] == 4:
