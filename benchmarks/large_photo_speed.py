@@ -217,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     backend, precision = default_precision()
     per_px = flops_per_pixel()
     before = peaks(args.threads, repeats=5)
+    print(f"# {precision} peak before the cases: {before[precision]['best'] / 1e9:.1f} GFLOP/s",
+          flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as out:
         for name in cases:
@@ -273,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             s = r["stages"]
             rest = r["seconds"] - s["decode"] - s["encode"] - s["first_call"] - s["network"]
             at_limit = per_px * r["computed_pixels"] / peak
-            print(f"| {r['case']} ({s['calls']} tiles) | {r['seconds']:.2f} | {s['decode']:.2f} | "
+            print(f"| {r['case']} ({s['calls']} tile(s)) | {r['seconds']:.2f} | {s['decode']:.2f} | "
                   f"{s['first_call']:.2f} | {s['network']:.2f} | {at_limit:.2f} | {rest:.2f} | "
                   f"{s['encode']:.2f} |")
     if args.json:
