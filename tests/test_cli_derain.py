@@ -334,9 +334,9 @@ def test_folders_read_and_write_beside_the_network(tmp_path, photos, ckpt, monke
     seen: set[str] = set()
     real_read = batch.read_image
 
-    def read(path):
+    def read(path, **kwargs):
         seen.add(threading.current_thread().name)
-        return real_read(path)
+        return real_read(path, **kwargs)
 
     d = load_model(ckpt, backend="torch")
     monkeypatch.setattr(batch, "read_image", read)
