@@ -55,7 +55,7 @@ def test_sigterm_during_video_derain_leaves_no_temporary_file(tmp_path):
     make_video(video, frames=40, width=64, height=48)
     out = tmp_path / "out"
     code, err = run_and_terminate(
-        tmp_path, ("memderain.inference.predictor", "Derainer.derain_tensor"),
+        tmp_path, ("memderain.inference.predictor", "Derainer.derain_uint8"),
         ["derain", str(video), "-o", str(out), "--backend", "torch"])
     assert code == 143, err
     assert "memderain derain: terminated" in err
