@@ -168,6 +168,8 @@ def test_a_backend_that_fails_to_load_is_one_line(monkeypatch, ckpt):
         raise RuntimeError("unsupported CPU\nlong native trace...")
 
     monkeypatch.setattr(export, "onnx_bytes", broken)
+    # no disk cache: an identical tiny model exported by an earlier test must not be found
+    monkeypatch.setenv("MEMDERAIN_CACHE_DIR", "off")
     with pytest.raises(MemderainError, match=r"backend onnxruntime failed .*unsupported CPU\)"):
         backends.build_rain_fn(MemDerain(ModelConfig(channels=8, num_items=4)), "onnxruntime")
 
