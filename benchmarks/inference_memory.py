@@ -21,7 +21,8 @@ import tempfile
 import time
 
 
-def _rss_mib() -> float:
+def rss_mib() -> float:
+    """Current resident set size of this process in MiB (Linux /proc)."""
     with open("/proc/self/status") as fh:
         for line in fh:
             if line.startswith("VmRSS:"):
@@ -35,7 +36,7 @@ def worker(src: str, ckpt: str, tile: str, overlap: int, dst: str, backend: str)
 
     derainer = Derainer(ckpt, tile=None if tile == "auto" else int(tile), overlap=overlap,
                         backend=backend)
-    base = _rss_mib()
+    base = rss_mib()
     t0 = time.perf_counter()
     data = read_image(src, integer=True)  # as `memderain derain` reads 8-bit photos
     used = derainer.tile_plan(data.height, data.width).describe()

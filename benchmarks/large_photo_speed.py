@@ -91,14 +91,6 @@ def prepare(workdir: Path, cases: list[str], frames: int) -> dict[str, Path]:
     return paths
 
 
-def _rss_mib() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def worker(name: str, src: str, out_dir: str, threads: int) -> dict:
     """One case in this (fresh) process: load the model, then time derain_paths(src)."""
     import torch
@@ -108,7 +100,9 @@ def worker(name: str, src: str, out_dir: str, threads: int) -> dict:
     from memderain.inference import batch
 
     model = memderain.load_model()
-    base = _rss_mib()
+    from inference_memory import rss_mib  # a sibling script: benchmarks/ is sys.path[0]
+
+    base = rss_mib()
     stages = {"decode": 0.0, "encode": 0.0, "network": 0.0, "first_call": 0.0, "calls": 0}
     read, write, rain = batch.read_image, batch.write_image, model._rain
 
