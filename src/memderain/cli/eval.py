@@ -321,8 +321,12 @@ def _run_video(args) -> int:
 
 def _run_clip(args) -> int:
     from memderain.data.static_clip import load_static_clip
-    from memderain.evaluation.clip_score import (DEFAULT_KIND, ClipReference, format_table,
-                                                 score_subsets)
+    from memderain.evaluation.clip_score import (
+        DEFAULT_KIND,
+        ClipReference,
+        format_table,
+        score_subsets,
+    )
     from memderain.evaluation.runner import base_summary, write_summary
     from memderain.evaluation.trivial import TRIVIAL_FILTERS
 
