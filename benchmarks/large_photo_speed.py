@@ -138,7 +138,9 @@ def worker(name: str, src: str, out_dir: str, threads: int) -> dict:
 
         with av.open(str(res.written[0])) as c:
             frames = sum(1 for _ in c.decode(video=0))
-    plan = model.tile_plan(h, w)
+    from memderain.inference.predictor import VIDEO_TILE_PIXELS
+
+    plan = model.tile_plan(h, w, tile_pixels=VIDEO_TILE_PIXELS if kind == "video" else None)
     return {"case": name, "kind": kind, "width": w, "height": h, "seconds": seconds,
             "frames": frames, "peak_mib": peak, "base_mib": base, "plan": plan.describe(),
             "computed_pixels": plan.computed_pixels, "backend": model.backend,

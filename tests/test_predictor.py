@@ -13,7 +13,12 @@ from memderain.checkpoint import save_checkpoint
 from memderain.config import ModelConfig
 from memderain.errors import MemderainError
 from memderain.inference import predictor
-from memderain.inference.predictor import AUTO_WHOLE_IMAGE_PIXELS, Derainer, load_model
+from memderain.inference.predictor import (
+    AUTO_WHOLE_IMAGE_PIXELS,
+    VIDEO_TILE_PIXELS,
+    Derainer,
+    load_model,
+)
 from memderain.inference.tiling import DEFAULT_TILE_PIXELS, tiled_forward
 from memderain.model import MemDerain
 
@@ -159,6 +164,18 @@ def test_tile_plan_choice(derainer):
     assert max(small.tile_shape) <= 32 and small.overlap == 24  # overlap cut to tile - 8
     with pytest.raises(MemderainError, match=">= 0"):
         derainer.tile_plan(10, 10, tile=-1)
+
+
+def test_video_frames_take_larger_tiles(derainer):
+    """A 1080p frame: tiles within the video budget, fewer of them and fewer pixels computed
+    than a photo of that size (the tiles' overlap is computed twice)."""
+    photo = derainer.tile_plan(1080, 1920)
+    video = derainer.tile_plan(1080, 1920, tile_pixels=VIDEO_TILE_PIXELS)
+    assert DEFAULT_TILE_PIXELS < video.tile_shape[0] * video.tile_shape[1] <= VIDEO_TILE_PIXELS
+    assert len(list(video.tiles())) < len(list(photo.tiles()))
+    assert video.computed_pixels < photo.computed_pixels
+    assert derainer.tile_plan(1000, 1000, tile_pixels=VIDEO_TILE_PIXELS).whole
+    assert derainer.tile_plan(1080, 1920, tile=0, tile_pixels=VIDEO_TILE_PIXELS).whole
 
 
 def test_uint8_path_equals_float_path_rounded(ckpt, rng):

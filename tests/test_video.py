@@ -13,6 +13,7 @@ import memderain
 from memderain.checkpoint import save_checkpoint
 from memderain.errors import MemderainError
 from memderain.evaluation.metrics import psnr
+from memderain.inference.predictor import VIDEO_TILE_PIXELS
 from memderain.inference.video import derain_video
 from memderain.model import build_model
 from video_helpers import audio_packets, decode, make_video
@@ -47,14 +48,15 @@ class Recorder:
     def __init__(self, inner, fail_at: int | None = None):
         self.inner, self.sizes, self.fail_at = inner, [], fail_at
 
-    def derain_uint8(self, rgb, tile=None):
+    def derain_uint8(self, rgb, tile=None, tile_pixels=None):
         import threading
 
         self.sizes.append(rgb.shape)
+        self.tile_pixels = tile_pixels
         self.threads = getattr(self, "threads", set()) | {threading.current_thread().name}
         if self.fail_at is not None and len(self.sizes) > self.fail_at:
             raise RuntimeError("simulated failure")
-        return self.inner.derain_uint8(rgb, tile)
+        return self.inner.derain_uint8(rgb, tile, tile_pixels=tile_pixels)
 
 
 def test_frames_rate_size_kept_in_batches(tiny, derainer, tmp_path, monkeypatch):
@@ -69,6 +71,7 @@ def test_frames_rate_size_kept_in_batches(tiny, derainer, tmp_path, monkeypatch)
     res = derain_video(rec, src, dst, batch_size=4, progress=False)
     assert jobs == [4, 4, 2]  # jobs of batch_size frames for the worker thread
     assert rec.sizes == [(48, 64, 3)] * 10  # each frame through derain_uint8 on its own
+    assert rec.tile_pixels == VIDEO_TILE_PIXELS  # with the video tile budget
     # the network runs beside decoding and encoding, in its own thread, frames kept in order
     assert len(rec.threads) == 1 and next(iter(rec.threads)).startswith("memderain-derain")
     assert (res.frames, res.fps, res.width, res.height, res.audio) == (10, 12, 64, 48, "none")

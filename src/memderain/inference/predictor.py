@@ -36,6 +36,13 @@ ImageLike = Image.Image | np.ndarray | torch.Tensor
 # RSS with OpenVINO f32, 2.1 GiB with PyTorch, see docs/inference.md); larger ones are tiled
 # in equal tiles of at most DEFAULT_TILE_PIXELS (4000x3000: under 1 GiB).
 AUTO_WHOLE_IMAGE_PIXELS = 1024 * 1024
+# Video frames above AUTO_WHOLE_IMAGE_PIXELS are tiled in equal tiles of at most this many
+# pixels: a video holds one frame at a time and its whole-frame cases (720p: 1.4 GiB) already
+# pass 1 GiB, so its tiles may be as large as a whole frame may be. 1920x1080 is then 3 tiles
+# of 688 x 1080 (1.075x the pixels, about 1.1 GiB) where DEFAULT_TILE_PIXELS gives 5 of 440 x
+# 1080 (1.146x, about 0.85 GiB): 94 % of the single-frame limit instead of 85 %
+# (docs/inference.md).
+VIDEO_TILE_PIXELS = AUTO_WHOLE_IMAGE_PIXELS
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -105,13 +112,15 @@ class Derainer:
                 f"backend={self.backend!r}, precision={self.precision!r})")
 
     # -- tensors -----------------------------------------------------------------------------
-    def tile_plan(self, height: int, width: int, tile: int | None = None) -> TilePlan:
+    def tile_plan(self, height: int, width: int, tile: int | None = None,
+                  tile_pixels: int | None = None) -> TilePlan:
         """How an image is cut into tiles (:class:`~memderain.inference.tiling.TilePlan`).
 
         ``tile`` (default: the one given at construction): None = the whole image up to
-        AUTO_WHOLE_IMAGE_PIXELS, else the equal tiles of at most DEFAULT_TILE_PIXELS that
-        compute the fewest pixels; 0 = the whole image; N = equal tiles of at most N x N px
-        (N rounded up to a multiple of 8; the overlap is cut to N - 8 if it is not smaller).
+        AUTO_WHOLE_IMAGE_PIXELS, else the equal tiles of at most ``tile_pixels`` (default
+        DEFAULT_TILE_PIXELS; video frames: VIDEO_TILE_PIXELS) that compute the fewest pixels;
+        0 = the whole image; N = equal tiles of at most N x N px (N rounded up to a multiple
+        of 8; the overlap is cut to N - 8 if it is not smaller).
         """
         tile = self.tile if tile is None else tile
         if tile is not None and tile < 0:
@@ -120,7 +129,7 @@ class Derainer:
             return whole_image_plan(height, width)
         try:
             if tile is None:
-                return plan_tiles(height, width, max_pixels=DEFAULT_TILE_PIXELS,
+                return plan_tiles(height, width, max_pixels=tile_pixels or DEFAULT_TILE_PIXELS,
                                   overlap=self.overlap)
             side = -(-int(tile) // ALIGN) * ALIGN
             return plan_tiles(height, width, max_side=side,
@@ -155,19 +164,20 @@ class Derainer:
 
     @torch.inference_mode()
     def derain_uint8(self, rgb: np.ndarray, tile: int | None = None,
-                     grey: bool = False) -> np.ndarray:
+                     grey: bool = False, tile_pixels: int | None = None) -> np.ndarray:
         """De-rain uint8 (H, W, 3) samples into a new uint8 (H, W, 3) array, tile by tile.
 
         Only one tile at a time is in float: the image is never held in float32 (a quarter of
         the memory of :meth:`derain_tensor` for a large photo, no full-size float copies).
         Same values as :meth:`derain_tensor` followed by rounding (``rint``) to 8 bits;
-        ``grey``: every channel holds the rounded mean of the de-rained R, G, B.
+        ``grey``: every channel holds the rounded mean of the de-rained R, G, B;
+        ``tile_pixels``: the tile budget of :meth:`tile_plan`.
         """
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise MemderainError(f"derain_uint8 expects uint8 (H, W, 3), got {rgb.dtype} "
                                  f"{tuple(rgb.shape)}")
         height, width = rgb.shape[:2]
-        plan = self.tile_plan(height, width, tile)
+        plan = self.tile_plan(height, width, tile, tile_pixels)
         out = np.empty_like(rgb)
         for r, c in plan.tiles():
             rows, cols = plan.index(r, height), plan.index(c, width)

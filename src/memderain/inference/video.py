@@ -164,9 +164,13 @@ class _Audio:
 
 def _derain_batch(derainer: Any, frames: list, tile: int | None) -> list[np.ndarray]:
     """RGB uint8 frames -> de-rained RGB uint8 frames, one at a time through
-    ``Derainer.derain_uint8`` (tiled like a photo of that size; a batched forward was no
-    faster on CPU and held the activations of every frame at once)."""
-    return [derainer.derain_uint8(np.ascontiguousarray(f), tile) for f in frames]
+    ``Derainer.derain_uint8`` (above the whole-image limit in tiles of at most
+    ``VIDEO_TILE_PIXELS``; a batched forward was no faster on CPU and held the activations of
+    every frame at once)."""
+    from memderain.inference.predictor import VIDEO_TILE_PIXELS
+
+    return [derainer.derain_uint8(np.ascontiguousarray(f), tile, tile_pixels=VIDEO_TILE_PIXELS)
+            for f in frames]
 
 
 def derain_video(
