@@ -326,6 +326,25 @@ def test_holdout_split():
 
 
 # ----------------------------------------------------------------------------- training mix
+def test_check_frames_spread_within_the_pixel_budget():
+    """The never-worse check scores held-out frames evenly spread, within a pixel budget
+    shared by the clips, at least one of each clip; all of them with no budget."""
+    from types import SimpleNamespace
+
+    from memderain.training.adapt import check_frames
+
+    hd = SimpleNamespace(frames=np.zeros((1, 1080, 1920, 3), np.uint8))
+    small = SimpleNamespace(frames=np.zeros((1, 100, 100, 3), np.uint8))
+    held = [[4, 9, 14, 19, 24, 29, 34, 39, 44]]
+    assert check_frames([hd], held, 3 * 1920 * 1080) == [[4, 24, 44]]
+    assert check_frames([hd], held, 0) == held
+    assert check_frames([hd], held, 1) == [[24]]  # never none
+    assert check_frames([small], held, 3 * 1920 * 1080) == held  # small frames: all
+    # two clips share the budget: 1.5 HD frames each -> one each
+    assert check_frames([hd, hd], [[4, 9], [3, 8, 13]], 3 * 1920 * 1080) == [[9], [8]]
+    assert check_frames([hd, small], [[4, 9], []], 3 * 1920 * 1080) == [[4, 9], []]
+
+
 def test_trainer_mixes_real_clips_with_masks_and_median(tmp_path, restore_torch_globals):
     from memderain.training.config import load_experiment
     from memderain.training.trainer import Trainer

@@ -113,6 +113,7 @@ class AdaptConfig:
     # leave every N-th frame out of training: the safety check scores them (0/1: none, and
     # then no check)
     holdout_every: int = defaults.HOLDOUT_EVERY
+    check_pixels: int = defaults.CHECK_PIXELS  # held-out pixels the closing check scores (0: all)
     threads: int = 0  # torch CPU threads (0: torch's default)
     device: str = "auto"
     # "auto": bf16 autocast on CUDA and on CPUs with AMX / AVX512-BF16 (2x the steps in the
@@ -161,6 +162,7 @@ class AdaptResult:
     # "adapted", "start" or "identity": what was written; "unchecked" without held-out frames
     verdict: str = "unchecked"
     heldout: dict[str, dict[str, float]] = field(default_factory=dict)  # method -> scores
+    checked: list[list[int]] = field(default_factory=list)  # held-out frames the check scored
 
     def heldout_line(self) -> str:
         """One line: the held-out scores of the three candidates and what was written."""
@@ -172,7 +174,25 @@ class AdaptResult:
             f"{name} {s[name]['psnr_y']:.2f} ({s[name]['psnr_y'] - base:+.2f}, brightness "
             f"{s[name]['brightness']:+.2f})" for name in ("start", "adapted")]
         n = sum(len(h) for h in self.held)
-        return f"held-out frames ({n}): " + ", ".join(parts)
+        k = sum(len(c) for c in self.checked) if self.checked else n
+        frames = f"{n}" if k == n else f"{k} of {n}, evenly spread"
+        return f"held-out frames ({frames}): " + ", ".join(parts)
+
+
+def check_frames(clips: Sequence[StaticClip], held: Sequence[Sequence[int]],
+                 max_pixels: int) -> list[list[int]]:
+    """The held-out frames the closing check scores: per clip, evenly spread over its held-out
+    frames, at most ``max_pixels`` pixels over all clips (shared equally), at least one frame
+    of each clip that holds any out; all of them for ``max_pixels`` <= 0."""
+    if max_pixels <= 0:
+        return [list(h) for h in held]
+    share = max_pixels / max(1, sum(1 for h in held if h))
+    out = []
+    for c, h in zip(clips, held, strict=True):
+        k = min(len(h), max(1, int(share // (c.frames.shape[1] * c.frames.shape[2]))))
+        out.append([h[round(i * (len(h) - 1) / (k - 1))] for i in range(k)] if k > 1
+                   else list(h[len(h) // 2:len(h) // 2 + 1]))
+    return out
 
 
 def resume_path(out: str | Path) -> Path:
@@ -261,7 +281,8 @@ def adapt(clip_source: str | Path | Sequence[str | Path], out: str | Path,
         start_model, ckpt = model_from_checkpoint(base)  # as shipped: the check's "start"
         start_model = start_model.to(device).eval()
         t_check = time.monotonic()
-        start_scores = _heldout_scores(clips, held, {"start": torch_method(start_model)})
+        checked = check_frames(clips, held, cfg.check_pixels)
+        start_scores = _heldout_scores(clips, checked, {"start": torch_method(start_model)})
         check_s = time.monotonic() - t_check  # the adapted model's check costs about the same
         model, _ = model_from_checkpoint(base)
         if cfg.nonnegative_rain is not None:  # an output constraint: no weight depends on it
@@ -328,14 +349,14 @@ def adapt(clip_source: str | Path | Sequence[str | Path], out: str | Path,
                 save_state()
             raise
         model = model.to(memory_format=torch.contiguous_format).eval()
-        scores = _heldout_scores(clips, held, {"adapted": torch_method(model)})
+        scores = _heldout_scores(clips, checked, {"adapted": torch_method(model)})
         heldout = {**start_scores, **scores}
         verdict = _verdict(heldout)
         per_clip = [{"clip": str(Path(c.source).resolve()) if c.source else "",
                      "frames": len(c), "frame_indices": list(map(int, c.indices)),
-                     "frames_used": u, "frames_held_out": h,
+                     "frames_used": u, "frames_held_out": h, "frames_checked": k,
                      "alignment": dict(c.alignment)}
-                    for c, u, h in zip(clips, used, held, strict=True)]
+                    for c, u, h, k in zip(clips, used, held, checked, strict=True)]
         meta = {
             "recipe": f"adapt ({cfg.objective if cfg.loss is None else 'custom loss'})",
             "base_weights": str(base), "steps": step,
@@ -346,7 +367,7 @@ def adapt(clip_source: str | Path | Sequence[str | Path], out: str | Path,
             "base_meta": dict(ckpt.get("meta", {})),
         }
         result = AdaptResult(out, step, elapsed, used[0], held[0], values, clips[0], clips,
-                             used, held, verdict, heldout)
+                             used, held, verdict, heldout, checked)
         if verdict not in ("adapted", "unchecked"):
             if strict:
                 if state_path.exists():
