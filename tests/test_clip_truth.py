@@ -109,6 +109,23 @@ def test_median_score_agrees_with_the_truth_and_ranks_alike():
         assert a.median.brightness == pytest.approx(a.truth.brightness, abs=0.6)
 
 
+def test_compare_scores_only_the_frames_asked_for():
+    """compare(..., frames=...) scores those frames only (adapt's held-out frames): a method
+    that is the ideal de-rainer on frames 0 and 2 and the rainy input elsewhere scores as the
+    ideal there and as the input on the other frames."""
+    ld = loaded()
+    mixed = ld.clip.frames.copy()
+    mixed[[0, 2]] = ld.derained[[0, 2]]
+    res = compare(ld, {"mixed": mixed, "input": ld.clip.frames, "ideal": ld.derained},
+                  "strict", frames=[0, 2])
+    assert res["mixed"].truth.psnr_y == pytest.approx(res["ideal"].truth.psnr_y, abs=1e-9)
+    assert res["mixed"].truth.psnr_y > res["input"].truth.psnr_y + 3
+    rest = [t for t in range(len(ld)) if t not in (0, 2)]
+    res = compare(ld, {"mixed": mixed, "input": ld.clip.frames}, "strict", frames=rest)
+    assert res["mixed"].truth.psnr_y == pytest.approx(res["input"].truth.psnr_y, abs=1e-9)
+    assert res["mixed"].median.psnr_y == pytest.approx(res["input"].median.psnr_y, abs=1e-9)
+
+
 def test_moving_content_is_outside_and_dense_rain_inside_the_mask():
     ld = loaded()
     ref = ClipReference(ld.clip, "strict")

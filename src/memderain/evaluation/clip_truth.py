@@ -355,25 +355,28 @@ def run_methods(clip: StaticClip, methods: dict[str, Method],
 
 
 def compare(loaded: LoadedTruth, outputs: dict[str, np.ndarray], kind: str = "strict",
-            level: float = 3.0) -> dict[str, Agreement]:
+            level: float = 3.0, frames: Sequence[int] | None = None) -> dict[str, Agreement]:
     """Score ``outputs`` ({name: (T, H', W', 3) uint8}, :func:`run_methods`) against the
     temporal median (``kind`` of :class:`ClipReference`) and against the clean
     frames: on every pixel whose clean content changes by at most ``level`` grey levels over
-    the clip (the border :data:`memderain.evaluation.clip_score.BORDER` left out), and on the mask's pixels."""
+    the clip (the border :data:`memderain.evaluation.clip_score.BORDER` left out), and on the
+    mask's pixels. ``frames``: score only these frames (default: all; e.g. the frames an
+    adaptation held out)."""
     ref = ClipReference(loaded.clip, kind)
     inner = ref.inner & ~loaded.moving(level)
-    clean_y = [rgb_to_y(c) for c in loaded.clean]
-    clean_hp = [_highpass(y) for y in clean_y]
+    picked = list(range(len(loaded))) if frames is None else list(frames)
+    clean_y = {t: rgb_to_y(loaded.clean[t]) for t in picked}
+    clean_hp = {t: _highpass(y) for t, y in clean_y.items()}
     result = {}
     for name, outs in outputs.items():
         med, tru, tmask = [], [], []
-        for t, o in enumerate(outs):
-            y = rgb_to_y(o)
+        for t in picked:
+            y = rgb_to_y(outs[t])
             m = ref.mask(t)
             med.append(_sums(y, ref.y, ref.hp, m))
             tru.append(_sums(y, clean_y[t], clean_hp[t], inner))
             tmask.append(_sums(y, clean_y[t], clean_hp[t], m))
-        n = len(outs)
+        n = len(picked)
         result[name] = Agreement(*(_pooled(*np.sum(s, axis=0), n) for s in (med, tru, tmask)))
     return result
 
