@@ -252,13 +252,12 @@ def motion_masks(frames: np.ndarray, median: np.ndarray, *, blob: int = 9, margi
     *static* unless it has events in at least ``moving_share`` of the frames (at least 2):
     there the median itself is unreliable (swaying trees, changing subtitles, traffic).
     """
-    from scipy import ndimage  # lazy: 0.2 s of import every CLI call would pay otherwise
+    from memderain.data import morphology  # OpenCV, imported lazily (CLI start-up)
 
     sigma = noise_level(frames, median)
     t_dark, t_col, t_pos = max(10.0, 4 * sigma), max(12.0, 5 * sigma), max(10.0, 4 * sigma)
     med = median.astype(np.float32)
     med_y = luminance(median)
-    grow = np.ones((2 * margin + 1,) * 2, bool) if margin > 0 else None
     events = np.zeros(frames.shape[:3], bool)
     for t, f in enumerate(frames):
         d = f.astype(np.float32) - med
@@ -266,10 +265,9 @@ def motion_masks(frames: np.ndarray, median: np.ndarray, *, blob: int = 9, margi
         chroma = np.abs(d - d.mean(axis=2, keepdims=True)).max(axis=2)
         bright = dy > t_pos
         if blob > 1:
-            bright = ndimage.binary_opening(bright, np.ones((blob, blob), bool))
-        event = ndimage.binary_opening((dy < -t_dark) | (chroma > t_col) | bright,
-                                       np.ones((3, 3), bool))
-        events[t] = ndimage.binary_dilation(event, grow) if grow is not None else event
+            bright = morphology.opening(bright, blob)
+        event = morphology.opening((dy < -t_dark) | (chroma > t_col) | bright, 3)
+        events[t] = morphology.dilate(event, 2 * margin + 1) if margin > 0 else event
     need = max(2, int(np.ceil(moving_share * len(frames))))
     static = events.sum(axis=0) < need
     return static, events

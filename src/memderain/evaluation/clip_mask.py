@@ -54,6 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from memderain.data import morphology
 from memderain.data.static_clip import StaticClip, luminance, noise_level
 
 KINDS = ("strict", "motion")  # the score's own mask, or the training masks
@@ -165,8 +166,6 @@ def scoring_reference(clip: StaticClip) -> ScoringReference:
     csq = np.zeros(bg_y.shape, np.float64)
     ccnt = np.zeros(bg_y.shape, np.float64)
     events = np.zeros(frames.shape[:3], bool)
-    grow = np.ones((2 * EVENT_MARGIN + 1,) * 2, bool) if EVENT_MARGIN else None
-    block3 = np.ones((3, 3), bool)
     for t, f in enumerate(frames):
         d = f.astype(np.float32) - background
         dy = luminance(f) - bg_y
@@ -179,9 +178,9 @@ def scoring_reference(clip: StaticClip) -> ScoringReference:
         colour = ok & (chroma > max(5.0 * c_typ, 6.0))
         bright = dy > max(10.0, 4.0 * sigma)
         if BLOB > 1:
-            bright = ndimage.binary_opening(bright, np.ones((BLOB, BLOB), bool))
-        event = ndimage.binary_opening(dark | colour, block3) | bright
-        events[t] = ndimage.binary_dilation(event, grow) if grow is not None else event
+            bright = morphology.opening(bright, BLOB)
+        event = morphology.opening(dark | colour, 3) | bright
+        events[t] = morphology.dilate(event, 2 * EVENT_MARGIN + 1) if EVENT_MARGIN else event
     spread = ndimage.uniform_filter(sq / t_n, POOL)
     cvar = ndimage.uniform_filter(csq, POOL) / np.maximum(ndimage.uniform_filter(ccnt, POOL), 1e-9)
     c_ref = float(np.median(cvar[ccnt > 0])) if (ccnt > 0).any() else c_typ ** 2
@@ -190,10 +189,9 @@ def scoring_reference(clip: StaticClip) -> ScoringReference:
     moving = ((spread > spread_limit(t_n) * typical) | (cvar > CHROMA_RATIO * c_ref)
               | (events.sum(axis=0) >= need))
     if CLOSE > 1:  # fill the small holes a textured moving region leaves (it moves as a whole)
-        box = np.ones((CLOSE, CLOSE), bool)
-        moving = ndimage.binary_erosion(ndimage.binary_dilation(moving, box), box, border_value=1)
+        moving = morphology.erode(morphology.dilate(moving, CLOSE), CLOSE, border=True)
     if MARGIN:
-        moving = ndimage.binary_dilation(moving, np.ones((2 * MARGIN + 1,) * 2, bool))
+        moving = morphology.dilate(moving, 2 * MARGIN + 1)
     masks = ~moving[None] & ~events
     return ScoringReference(background, masks, moving, events, sigma)
 
