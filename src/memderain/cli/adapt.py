@@ -32,9 +32,10 @@ def add_adapt_options(p: argparse.ArgumentParser) -> None:
                    help="train exactly N steps (reproducible; default: as many as fit)")
     g.add_argument("--objective", default=d.DEFAULT_OBJECTIVE, choices=d.OBJECTIVE_NAMES,
                    help=f"what to optimise (default {d.DEFAULT_OBJECTIVE}: the clip's temporal "
-                        "median as target on its static pixels; median+edges: also its edges, "
-                        "+brightness: also its mean brightness; siamese*: the paper's losses, "
-                        "which darken real footage, with a remedy; docs/real-rain.md)")
+                        "median and its edges as target on its static pixels; median: the "
+                        "median only; +brightness: also its mean brightness; siamese*: the "
+                        "paper's losses, which darken real footage, with a remedy; "
+                        "docs/real-rain.md)")
     g.add_argument("--nonnegative-rain", action="store_true",
                    help="keep the shipped model's R >= 0 clamp (default off: the adapted "
                         "model may also lift noisy pixels toward the median; with the clamp "

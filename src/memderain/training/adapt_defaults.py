@@ -8,7 +8,10 @@ reads them from here, so building it does not import the training code (0.1 s of
 # names of :data:`memderain.training.adapt.OBJECTIVES` (a test keeps the two in step)
 OBJECTIVE_NAMES = ("siamese", "siamese+agree", "siamese+floor", "median", "siamese+median",
                    "median+edges", "median+edges+brightness")
-DEFAULT_OBJECTIVE = "median"  # measured best on yard.mp4 (docs/real-rain.md)
+# the clip's median as target on its static pixels, and its edges: best of the three median
+# objectives on all six rendered-truth clips by the clean-frame truth (benchmarks/adapt_truth.py,
+# docs/real-rain.md); "median" before issue 31
+DEFAULT_OBJECTIVE = "median+edges"
 MINUTES = 4.0  # wall-time budget of the whole run, reading the clip included
 CROP_SIZE = 96
 BATCH_SIZE = 4  # pairs per step
