@@ -31,7 +31,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from clip_truth import JPEG, PHOTO, SEEDS, SHARED, SPECS, build
+from clip_truth import JPEG, PHOTO, SEEDS, SHARED, SPECS, bank_for, build
 
 from memderain.cpu import cpu_name
 from memderain.data.clip_pairs import holdout_split
@@ -89,13 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         specs = [s for s in specs if s[0].split(":")[0] in args.clips.split(",")]
     rows = []
     with tempfile.TemporaryDirectory(prefix="adapt_truth_") as tmp:
-        bank = args.bank
-        if bank is None and any(s[2][0] == "bank" for s in specs):
-            from memderain.cli import main as cli
-
-            bank = Path(tmp) / "bank"
-            cli(["rain-layers", str(SHARED / "real_video" / "yard.mp4"),
-                 str(SHARED / "real_video" / "night_street.mp4"), "-o", str(bank)])
+        bank = bank_for(specs, args.bank, tmp)
         for spec in specs:
             ld = build(spec, argparse.Namespace(side=args.side), bank,
                        args.seed + SEEDS[spec[1]])

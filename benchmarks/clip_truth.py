@@ -124,6 +124,18 @@ def build(spec, args, bank, seed):
     return load_truth(truth, jpeg=jpeg)
 
 
+def bank_for(specs, bank: Path | None, tmp: str | Path) -> Path | None:
+    """``bank``, or, when some spec draws real rain layers and none was given, a bank of
+    yard.mp4 and night_street.mp4 built into ``tmp`` (``memderain rain-layers``)."""
+    if bank is None and any(s[2][0] == "bank" for s in specs):
+        from memderain.cli import main as cli
+
+        bank = Path(tmp) / "bank"
+        cli(["rain-layers", str(SHARED / "real_video" / "yard.mp4"),
+             str(SHARED / "real_video" / "night_street.mp4"), "-o", str(bank)])
+    return bank
+
+
 def shipped_outputs(loaded, derain, cache: Path | None):
     key = hashlib.sha1(loaded.clip.frames.tobytes()).hexdigest()[:16]
     path = cache / f"{key}.npy" if cache else None
@@ -192,13 +204,7 @@ def main(argv=None) -> int:
     specs = [s for s in [*SPECS, PHOTO, JPEG]
              if not args.clips or s[0].split(":")[0] in args.clips.split(",")]
     with tempfile.TemporaryDirectory(prefix="clip_truth_bank_") as tmp:
-        bank = args.bank
-        if bank is None and any(s[2][0] == "bank" for s in specs):
-            from memderain.cli import main as cli
-
-            bank = Path(tmp) / "bank"
-            cli(["rain-layers", str(SHARED / "real_video" / "yard.mp4"),
-                 str(SHARED / "real_video" / "night_street.mp4"), "-o", str(bank)])
+        bank = bank_for(specs, args.bank, tmp)
         loaded_all, outputs = [], {}
         for spec in specs:
             ld = build(spec, args, bank, args.seed + SEEDS[spec[1]])
