@@ -12,9 +12,10 @@ its rainy frames stored as JPEG quality 80 (the codec's error then belongs to th
 Every method (the rainy input, the 3x3 filters, the shipped model, the shipped model blurred
 5x5 and darkened by 3 grey levels, and an ideal de-rainer: the clean frames with their noise)
 is scored against the clip's median with each reference (``motion``: the plain median on the
-training masks of ``memderain.data.static_clip``, what ``eval --clip`` used before issue 31;
-``strict``: the rain-free median on the strict mask of ``memderain.evaluation.clip_mask``,
-what it uses now) and against the clean frames on every pixel whose content does not move.
+training masks of ``memderain.data.static_clip``; ``strict``: the rain-free median on the
+strict mask of ``memderain.evaluation.clip_mask``; ``auto``, the default of ``eval --clip``:
+strict for the five clips stored as PNG, motion for the JPEG one) and against the clean frames
+on every pixel whose content does not move.
 Prints Markdown tables: per clip and method the median score, the truth score, their
 difference, and whether the methods rank the same.
 
@@ -174,7 +175,8 @@ def mask_table(loaded_all, kinds):
             m = np.stack([ref.mask(t) for t in range(len(ld))])
             rain = (ld.rain > 10) & ~near[None] & ref.inner[None]
             mv = (m & moving[None]).sum() / max(1, moving.sum() * len(ld))
-            lines.append(f"| {ld.name} | {len(ld)} | {ld.noise:.2f} | {kind} | "
+            label = kind if kind == ref.kind else f"{kind} ({ref.kind})"
+            lines.append(f"| {ld.name} | {len(ld)} | {ld.noise:.2f} | {label} | "
                          f"{ref.scored_fraction:.0%} | {mv:.1%} | "
                          f"{(m & rain).sum() / max(1, rain.sum()):.1%} |")
     return "\n".join(lines)
@@ -186,7 +188,7 @@ def main(argv=None) -> int:
                                               "(default: built from ../shared into a temporary folder)")
     ap.add_argument("--side", type=int, default=256, help="longer side of the scenes (px)")
     ap.add_argument("--cache", type=Path, help="keep the shipped model's outputs here")
-    ap.add_argument("--kinds", default="motion,strict",
+    ap.add_argument("--kinds", default="motion,strict,auto",
                     help="references to compare (memderain.evaluation.clip_mask.KINDS)")
     ap.add_argument("--clips", help="comma-separated subset of clip names")
     ap.add_argument("--seed", type=int, default=0)

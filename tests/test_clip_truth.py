@@ -144,27 +144,38 @@ def test_moving_content_is_outside_and_dense_rain_inside_the_mask():
     assert (old_masks & moving[None]).sum() > 0.1 * moving.sum() * len(ld)
 
 
-def test_eval_clip_and_score_methods_score_what_compare_checks(tmp_path):
-    ld = load_truth(truth_clip(), folder=tmp_path / "clip")
-    assert main(["eval", "--clip", str(tmp_path / "clip"), "--baseline", "identity",
-                 "--out", str(tmp_path / "e"), "--quiet"]) == 0
-    summary = json.loads((tmp_path / "e" / "summary.json").read_text())
-    default = compare(ld, {"input": ld.clip.frames}, DEFAULT_KIND)["input"].median
-    assert summary["scores"]["all"]["input"]["psnr_y"] == pytest.approx(default.psnr_y, abs=1e-6)
-    assert summary["reference"] == DEFAULT_KIND
+def _eval_summary(folder, out, *extra) -> dict:
+    assert main(["eval", "--clip", str(folder), "--baseline", "identity", "--out", str(out),
+                 "--quiet", *extra]) == 0
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_eval_clip_scores_lossless_clips_strict_and_compressed_ones_motion(tmp_path):
+    assert DEFAULT_KIND == "auto"
+    ld = load_truth(truth_clip(), folder=tmp_path / "clip")  # PNG frames: stored without loss
+    assert ld.clip.lossless
     strict = compare(ld, {"input": ld.clip.frames}, "strict")["input"].median
-    assert score_methods(ld.clip, {}, kind="strict")["input"].psnr_y == pytest.approx(
-        strict.psnr_y, abs=1e-9)
-    assert strict.psnr_y != pytest.approx(default.psnr_y, abs=0.05)  # they differ here
-    # eval --clip --reference strict scores against the strict reference, and says so
-    assert main(["eval", "--clip", str(tmp_path / "clip"), "--baseline", "identity",
-                 "--reference", "strict", "--out", str(tmp_path / "s"), "--quiet"]) == 0
-    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
-    assert summary["reference"] == "strict"
+    motion = compare(ld, {"input": ld.clip.frames}, "motion")["input"].median
+    assert strict.psnr_y != pytest.approx(motion.psnr_y, abs=0.05)  # they differ here
+    summary = _eval_summary(tmp_path / "clip", tmp_path / "e")
+    assert summary["reference"] == "strict" and summary["reference_asked"] == "auto"
     assert summary["scores"]["all"]["input"]["psnr_y"] == pytest.approx(strict.psnr_y, abs=1e-6)
     assert summary["scored_fraction"] == pytest.approx(
         ClipReference(ld.clip, "strict").scored_fraction, abs=1e-4)
     assert "scored (strict reference)" in summary["tables"]
+    assert score_methods(ld.clip, {})["input"].psnr_y == pytest.approx(strict.psnr_y, abs=1e-9)
+    # --reference motion scores against the training masks' median, and says so
+    summary = _eval_summary(tmp_path / "clip", tmp_path / "m", "--reference", "motion")
+    assert summary["reference"] == "motion"
+    assert summary["scores"]["all"]["input"]["psnr_y"] == pytest.approx(motion.psnr_y, abs=1e-6)
+    assert "scored (motion reference)" in summary["tables"]
+    # the same clip stored as JPEG is compressed: auto keeps the motion reference
+    ldj = load_truth(truth_clip(), folder=tmp_path / "jpeg", jpeg=90)
+    assert not ldj.clip.lossless
+    summary = _eval_summary(tmp_path / "jpeg", tmp_path / "j")
+    assert summary["reference"] == "motion"
+    assert summary["scores"]["all"]["input"]["psnr_y"] == pytest.approx(
+        compare(ldj, {"input": ldj.clip.frames}, "motion")["input"].median.psnr_y, abs=1e-6)
 
 
 def test_rendered_rain_is_streaks_in_grey_levels():

@@ -101,6 +101,44 @@ def test_fewer_than_three_frames_are_refused(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
 
 
+def _video(path: Path, codec: str, pix_fmt: str, frames: list[np.ndarray]) -> Path:
+    import av
+
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream(codec, rate=5)
+        vs.width, vs.height, vs.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
+        for i, f in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            vf.pts = i
+            out.mux(vs.encode(vf))
+        out.mux(vs.encode(None))
+    return path
+
+
+def test_clips_know_whether_their_frames_were_stored_without_loss(tmp_path):
+    from memderain.data.clip_frames import lossless_frames
+
+    frames = rainy(background(48, 64), 5)
+    png = write_folder(tmp_path / "png", frames)
+    assert lossless_frames(png) and load_static_clip(png).lossless
+    jpg = tmp_path / "jpg"
+    jpg.mkdir()
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(jpg / f"f{i:03d}.jpg", quality=95)
+    assert not lossless_frames(jpg) and not load_static_clip(jpg).lossless
+    Image.fromarray(frames[0]).save(png / "f999.jpg")  # one JPEG frame among PNGs: compressed
+    assert not lossless_frames(png)
+    assert lossless_frames(_video(tmp_path / "rgb.mkv", "ffv1", "bgr0", frames))
+    assert load_static_clip(tmp_path / "rgb.mkv").lossless
+    # a lossless codec on subsampled colour, and H.264, are compressed
+    assert not lossless_frames(_video(tmp_path / "yuv.mkv", "ffv1", "yuv420p", frames))
+    assert not lossless_frames(_video(tmp_path / "h264.mp4", "libx264", "yuv420p", frames))
+    assert not lossless_frames(tmp_path / "missing.mp4")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    assert not lossless_frames(bad)
+
+
 def test_motion_mask_catches_a_moving_square_and_changing_text():
     clean = background(96, 128)
     frames = rainy(clean, 12, noise=1.5)
@@ -277,7 +315,9 @@ def test_adapt_refuses_to_overwrite_and_cli_end_to_end(tmp_path, capsys):
                  "--batch", "1", "--holdout-every", "3"]) == 0
     text = capsys.readouterr().out
     assert "adapted on 4 frames" in text and "2 held out" in text
-    assert "held-out frames (2): input " in text and "start " in text and "adapted " in text
+    # PNG frames are stored without loss: the check scores with the strict reference
+    assert "held-out frames (2; strict reference): input " in text
+    assert "start " in text and "adapted " in text
     assert main(["eval", "--clip", str(folder), "--weights", str(out), "--backend", "torch",
                  "--out", str(tmp_path / "ev"), "--quiet"]) == 0
     text = capsys.readouterr().out
@@ -518,7 +558,7 @@ def test_adapt_never_hands_back_a_model_worse_than_the_input(tmp_path, capsys):
     args = ["adapt", str(folder), "-o", str(out), "--steps", "3", "--crop", "32", "--batch", "1"]
     assert main([*args, "--strict"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "nothing written" in err[0] and "held-out frames (1)" in err[0]
+    assert len(err) == 1 and "nothing written" in err[0] and "held-out frames (1; " in err[0]
     assert not out.exists() and not resume_path(out).exists()
     assert main(args) == 0
     text = capsys.readouterr().out

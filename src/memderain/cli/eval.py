@@ -43,12 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --clip: score N evenly spaced frames of those read (--max-frames "
                         "decides how many frames are read, aligned and make the temporal "
                         "median; --frames only how many of them are scored; default: all)")
-    p.add_argument("--reference", choices=["motion", "strict"], default=None,
-                   help="with --clip: what each frame is scored against. motion (default): the "
-                        "temporal median on the static pixels of the training masks; strict: "
-                        "the median of the rain-free samples on a mask that also leaves out "
-                        "flicker, sway and colour change (agrees with the truth on lossless "
-                        "clips, flatters compressed ones; docs/real-rain.md)")
+    p.add_argument("--reference", choices=["auto", "motion", "strict"], default=None,
+                   help="with --clip: what each frame is scored against. motion: the temporal "
+                        "median on the static pixels of the training masks; strict: the median "
+                        "of the rain-free samples on a mask that also leaves out flicker, sway "
+                        "and colour change (agrees with the truth on lossless clips, flatters "
+                        "compressed ones; docs/real-rain.md); auto (default): strict for PNG / "
+                        "TIFF / BMP frames and lossless video (FFV1), motion otherwise")
     add_clip_options(p, note="with --clip: ")
     p.add_argument("--video", action="store_true",
                    help="--data is a rainy video scored frame by frame against --clean "
@@ -375,11 +376,11 @@ def _run_clip(args) -> int:
         results[label] = {k: v.as_dict() for k, v in scores.items()}
         text.append(format_table(scores, f"{dataset}: {label} frames ({len(sets[label])} of "
                                          f"{len(clip)}), {clip.static_fraction:.0%} static, "
-                                         f"{reference.scored_fraction:.0%} scored ({kind} "
-                                         "reference)"))
+                                         f"{reference.scored_fraction:.0%} scored "
+                                         f"({reference.kind} reference)"))
     summary = base_summary() | {
         "method": method, "dataset": dataset, "layout": "clip", "data": str(args.clip.resolve()),
-        "frames": len(clip), "reference": kind,
+        "frames": len(clip), "reference": reference.kind, "reference_asked": kind,
         "scored_fraction": round(reference.scored_fraction, 4), "scores": results,
         "weights": str(weights) if weights else None,
         "wall_time_s": round(time.time() - t0, 2),

@@ -83,6 +83,36 @@ def iter_frames(video: str | Path, upright: bool = False):
             raise MemderainError(f"cannot decode video {video}: {exc}") from exc
 
 
+# ----------------------------------------------------------------------------- lossless?
+# frame files and video codecs that store every pixel as it was (no quantised transform, no
+# chroma subsampling); anything else (JPEG, H.264, ...) counts as compressed
+LOSSLESS_SUFFIXES = frozenset({".png", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".pnm"})
+LOSSLESS_CODECS = frozenset({"ffv1", "png", "apng", "rawvideo", "huffyuv", "ffvhuff", "utvideo",
+                             "magicyuv", "qtrle", "tiff", "bmp"})
+_SUBSAMPLED = ("420", "422", "411", "410", "440")
+
+
+def lossless_frames(source: str | Path, names: list[str] | None = None) -> bool:
+    """Whether the frames of a clip were stored without loss: a folder of PNG / TIFF / BMP /
+    PNM frames (``names``: the frame files read, default all of the folder), or a video whose
+    codec is lossless (FFV1, PNG, raw, ...) with full-resolution colour. False for JPEG frames,
+    H.264 and every other lossy codec, and whenever it cannot be told (the clip score then
+    keeps its compression-safe reference: :mod:`memderain.evaluation.clip_mask`)."""
+    source = Path(source)
+    if source.is_dir():
+        files = names if names is not None else [f.name for f in frame_files(source)]
+        return bool(files) and all(Path(n).suffix.lower() in LOSSLESS_SUFFIXES for n in files)
+    if not source.is_file():
+        return False
+    try:
+        with open_video(source) as c:
+            ctx = c.streams.video[0].codec_context
+            fmt = ctx.pix_fmt or ""
+            return ctx.name in LOSSLESS_CODECS and not any(k in fmt for k in _SUBSAMPLED)
+    except MemderainError:
+        return False
+
+
 # ----------------------------------------------------------------------------- reading
 def read_clip_frames(source: str | Path, max_frames: int | None = DEFAULT_MAX_FRAMES,
                      max_side: int | None = None, every: int | None = None,

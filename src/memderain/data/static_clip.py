@@ -40,6 +40,7 @@ import numpy as np
 from memderain.data.clip_frames import (
     DEFAULT_MAX_FRAMES,
     ClipError,
+    lossless_frames,
     read_clip_frames,
 )
 
@@ -65,6 +66,9 @@ class StaticClip:
     # translation on the shift path, a homography on a stabilised clip; None: not recorded
     homographies: np.ndarray | None = None
     alignment: dict = field(default_factory=dict)  # how the frames were aligned, measured
+    # the frames were stored without loss (PNG frames, FFV1 video; clip_frames.lossless_frames):
+    # the clip score's "auto" reference is then the strict one. False when unknown.
+    lossless: bool = False
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -301,4 +305,4 @@ def load_static_clip(source: str | Path, max_frames: int | None = DEFAULT_MAX_FR
         raise ClipError(f"{source}: every pixel moves (no static background found)")
     report = dict(res.report, static_fraction=round(float(static.mean()), 4))
     return StaticClip(aligned, names, median, static, events, res.shifts, str(source), indices,
-                      res.homographies, report)
+                      res.homographies, report, lossless_frames(source, names))

@@ -42,8 +42,13 @@ Measured (docs/real-rain.md): on lossless rendered-truth clips within 0.3 dB of 
 the same ranking of methods (except where 10 frames of a very noisy clip make the median
 itself noisy). Not yet on compressed frames: JPEG's error is heavier on texture and beside
 bright streaks, steps 4-5 take it for motion, leave textured rainy regions out and the score
-flatters every method by 3-7 dB. Real footage is compressed, so this is not the default of
-``eval --clip`` (:data:`memderain.evaluation.clip_score.DEFAULT_KIND`).
+flatters every method by 3-7 dB. So ``eval --clip`` (``"auto"``,
+:data:`memderain.evaluation.clip_score.DEFAULT_KIND`) scores with it only clips stored without
+loss (:attr:`StaticClip.lossless`: PNG frames, FFV1 video) and keeps the training masks
+(``"motion"``) for compressed footage. Tests on window
+means (codec-robust) keep the rain in but let swaying texture in on lossless clips, and the
+codec's loss, the same in every frame, stays in any median: docs/real-rain.md, "Codec-robust
+masks: tried, none adopted".
 """
 
 from __future__ import annotations
@@ -57,7 +62,9 @@ from scipy import ndimage
 from memderain.data import morphology
 from memderain.data.static_clip import StaticClip, luminance, noise_level
 
-KINDS = ("strict", "motion")  # the score's own mask, or the training masks
+# the score's own mask, the training masks, or (auto) strict for frames stored without loss
+# and motion for compressed ones (StaticClip.lossless)
+KINDS = ("auto", "strict", "motion")
 RAIN_SIGMAS = 3.0
 SPREAD_RATIO = 1.3
 SPREAD_SDS = 4.0
@@ -203,9 +210,22 @@ def motion_reference(clip: StaticClip) -> ScoringReference:
                             noise_level(clip.frames, clip.median), "motion")
 
 
+def resolve_kind(clip: StaticClip, kind: str) -> str:
+    """``"auto"`` -> ``"strict"`` for a clip stored without loss (PNG frames, FFV1 video:
+    within 0.26 dB of the truth there), ``"motion"`` otherwise (compressed frames, or a clip
+    built from arrays); other kinds as given."""
+    if kind == "auto":
+        return "strict" if clip.lossless else "motion"
+    if kind not in KINDS:
+        raise ValueError(f"unknown clip reference {kind!r}; choose from {', '.join(KINDS)}")
+    return kind
+
+
 def clip_reference(clip: StaticClip, kind: str = "strict") -> ScoringReference:
-    """``"strict"`` (:func:`scoring_reference`) or ``"motion"`` (:func:`motion_reference`,
-    what the clip score uses by default: :data:`memderain.evaluation.clip_score.DEFAULT_KIND`)."""
+    """``"strict"`` (:func:`scoring_reference`), ``"motion"`` (:func:`motion_reference`) or
+    ``"auto"`` (:func:`resolve_kind`: what the clip score uses by default,
+    :data:`memderain.evaluation.clip_score.DEFAULT_KIND`)."""
+    kind = resolve_kind(clip, kind)
     if kind == "strict":
         return scoring_reference(clip)
     if kind == "motion":

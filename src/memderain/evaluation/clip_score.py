@@ -21,8 +21,9 @@ How far this agrees with the truth is measured on clips whose clean frames are k
 flicker and colour changes in (about 1 dB off, rankings can swap). ``kind="strict"`` scores
 against the rain-free median on the strict mask of :mod:`memderain.evaluation.clip_mask`
 instead: within 0.3 dB and the same ranking on lossless clips, but on JPEG-compressed frames
-it leaves textured rainy regions out and flatters every method by 3-7 dB, so it is not the
-default.
+it leaves textured rainy regions out and flatters every method by 3-7 dB. The default,
+``kind="auto"``, takes ``strict`` for clips stored without loss (PNG frames, FFV1 video) and
+``motion`` for compressed ones.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ from memderain.evaluation.metrics import Y_COEFFS, rgb_to_y
 Method = Callable[[np.ndarray], np.ndarray]  # uint8 HxWx3 -> uint8 HxWx3
 HF_SIGMA = 2.0
 BORDER = 4  # pixels left out at every side (filters and the network pad there)
-DEFAULT_KIND = "motion"  # the reference eval --clip and adapt's check use (ClipReference)
+# the reference eval --clip and adapt's check use (ClipReference): strict for lossless clips,
+# motion for compressed ones (memderain.evaluation.clip_mask.resolve_kind)
+DEFAULT_KIND = "auto"
 
 
 @dataclass(frozen=True)
@@ -72,17 +75,20 @@ def y_of(rgb: np.ndarray) -> np.ndarray:
 class ClipReference:
     """The reference's Y and high-pass, computed once, to score many outputs of one clip.
 
-    ``kind``: ``"motion"`` (the default: the plain median on the training masks of
-    :mod:`memderain.data.static_clip`) or ``"strict"`` (the rain-free median on the strict
+    ``kind``: ``"motion"`` (the plain median on the training masks of
+    :mod:`memderain.data.static_clip`), ``"strict"`` (the rain-free median on the strict
     scoring mask of :mod:`memderain.evaluation.clip_mask`: agrees with the truth on lossless
-    clips, not yet on compressed ones; docs/real-rain.md)."""
+    clips, not on compressed ones; docs/real-rain.md) or ``"auto"`` (the default: strict for
+    a lossless clip, motion otherwise). :attr:`kind` is the one used."""
 
     def __init__(self, clip: StaticClip, kind: str = DEFAULT_KIND):
         from memderain.evaluation.clip_mask import clip_reference
 
         self.clip = clip
         self.reference = clip_reference(clip, kind)
-        self.y = rgb_to_y(clip.median) if kind == "motion" else y_of(self.reference.background)
+        self.kind = self.reference.kind
+        self.y = (rgb_to_y(clip.median) if self.kind == "motion"
+                  else y_of(self.reference.background))
         self.hp = _highpass(self.y)
         inner = np.zeros(clip.static.shape, bool)
         inner[BORDER:-BORDER, BORDER:-BORDER] = True

@@ -20,7 +20,8 @@ existing file stays as it was.
 Never a worse model (issue 31): every ``holdout_every``-th frame (default 5) is left out of
 the training. At the end the adapted model, the starting model and the identity (the rainy
 frames themselves) are scored on those frames against the temporal median
-(:mod:`memderain.evaluation.clip_score`); the adapted model is written only if it beats both.
+(:mod:`memderain.evaluation.clip_score`, its default reference: strict for a clip stored
+without loss, motion for a compressed one); the adapted model is written only if it beats both.
 Otherwise the better of the other two is written instead (the starting weights, or the starting
 weights with ``rain_gain`` 0, an identity) and :attr:`AdaptResult.verdict` says which; with
 ``strict=True`` nothing is written and :class:`AdaptRefused` is raised with the numbers.
@@ -56,7 +57,8 @@ from memderain.data.static_clip import (
     load_static_clip,
 )
 from memderain.errors import MemderainError
-from memderain.evaluation.clip_score import torch_method
+from memderain.evaluation.clip_mask import resolve_kind
+from memderain.evaluation.clip_score import DEFAULT_KIND, torch_method
 from memderain.losses import siamese_loss
 from memderain.model import split_pair
 from memderain.training import adapt_defaults as defaults
@@ -163,6 +165,7 @@ class AdaptResult:
     verdict: str = "unchecked"
     heldout: dict[str, dict[str, float]] = field(default_factory=dict)  # method -> scores
     checked: list[list[int]] = field(default_factory=list)  # held-out frames the check scored
+    reference: str = ""  # the clip score's reference of the check ("strict" / "motion"; mixed)
 
     def heldout_line(self) -> str:
         """One line: the held-out scores of the three candidates and what was written."""
@@ -176,6 +179,8 @@ class AdaptResult:
         n = sum(len(h) for h in self.held)
         k = sum(len(c) for c in self.checked) if self.checked else n
         frames = f"{n}" if k == n else f"{k} of {n}, evenly spread"
+        if self.reference:
+            frames += f"; {self.reference} reference"
         return f"held-out frames ({frames}): " + ", ".join(parts)
 
 
@@ -282,6 +287,9 @@ def adapt(clip_source: str | Path | Sequence[str | Path], out: str | Path,
         start_model = start_model.to(device).eval()
         t_check = time.monotonic()
         checked = check_frames(clips, held, cfg.check_pixels)
+        kinds = sorted({resolve_kind(c, DEFAULT_KIND) for c, h in zip(clips, held, strict=True)
+                        if h})
+        reference = "/".join(kinds)  # strict for clips stored without loss, else motion
         start_scores = _heldout_scores(clips, checked, {"start": torch_method(start_model)})
         check_s = time.monotonic() - t_check  # the adapted model's check costs about the same
         model, _ = model_from_checkpoint(base)
@@ -363,11 +371,11 @@ def adapt(clip_source: str | Path | Sequence[str | Path], out: str | Path,
             "wall_time_s": round(elapsed0 + time.monotonic() - t_call, 1),
             "memderain_version": __version__,
             "adapt": {**per_clip[0], "clips": per_clip, "config": _cfg_dict(cfg),
-                      "verdict": verdict, "heldout": heldout},
+                      "verdict": verdict, "heldout": heldout, "reference": reference},
             "base_meta": dict(ckpt.get("meta", {})),
         }
         result = AdaptResult(out, step, elapsed, used[0], held[0], values, clips[0], clips,
-                             used, held, verdict, heldout, checked)
+                             used, held, verdict, heldout, checked, reference)
         if verdict not in ("adapted", "unchecked"):
             if strict:
                 if state_path.exists():
