@@ -240,12 +240,53 @@ def test_a_pan_beyond_the_old_bound_is_stabilised_by_default(tmp_path):
         load_static_clip(folder, stabilise="maybe")
 
 
+def test_nanmedian_is_numpys():
+    import warnings
+
+    from memderain.data.stabilise import _nanmedian
+
+    rng = np.random.default_rng(0)
+    for t_n in (1, 2, 5, 6):
+        stack = rng.normal(100, 30, (t_n, 7, 9)).astype(np.float32)
+        stack[rng.random(stack.shape) < 0.3] = np.nan  # odd and even counts per pixel
+        stack[:, 0, 0] = np.nan  # a pixel no frame reaches
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            want = np.nanmedian(stack, axis=0)
+        got = _nanmedian(stack)
+        assert got.dtype == stack.dtype and np.isnan(got[0, 0])
+        np.testing.assert_array_equal(got, want)
+
+
 def test_largest_rectangle():
     m = np.zeros((6, 8), bool)
     m[1:5, 2:7] = True
     m[0, 3] = True
     assert largest_rectangle(m) == (1, 2, 4, 5)
     assert largest_rectangle(np.zeros((3, 3), bool))[2:] == (0, 0)
+
+
+def test_largest_rectangle_of_row_runs_is_the_histogram_scans():
+    """The fast path (every row one run: what a stabilised clip's common region is) finds
+    the same rectangle as the histogram scan, ties included; other masks take the scan."""
+    import cv2
+
+    from memderain.data.stabilise import _largest_rectangle_histogram, _largest_rectangle_rows
+
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        h, w = rng.integers(5, 50, 2)
+        m = np.ones((h, w), np.uint8)
+        for _ in range(rng.integers(1, 4)):  # intersections of convex quadrilaterals
+            pts = np.stack([rng.uniform(-0.3, 1.3, 4) * w, rng.uniform(-0.3, 1.3, 4) * h], 1)
+            q = np.zeros((h, w), np.uint8)
+            cv2.fillConvexPoly(q, cv2.convexHull(pts.astype(np.float32)).astype(np.int32), 1)
+            m &= q
+        m = m.astype(bool)
+        assert _largest_rectangle_rows(m) == _largest_rectangle_histogram(m)
+    holes = rng.random((30, 40)) > 0.3
+    assert _largest_rectangle_rows(holes) is None
+    assert largest_rectangle(holes) == _largest_rectangle_histogram(holes)
 
 
 # ----------------------------------------------------------------------------- commands

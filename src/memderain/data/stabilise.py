@@ -230,7 +230,43 @@ def _covered(cv2, h: np.ndarray, src: tuple[int, int], size: tuple[int, int],
 
 
 def largest_rectangle(mask: np.ndarray) -> tuple[int, int, int, int]:
-    """(top, left, height, width) of the largest axis-aligned all-True rectangle."""
+    """(top, left, height, width) of the largest axis-aligned all-True rectangle (the first
+    found scanning bottom rows downward, the tallest first, where several are as large)."""
+    fast = _largest_rectangle_rows(mask)
+    return fast if fast is not None else _largest_rectangle_histogram(mask)
+
+
+def _largest_rectangle_rows(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """:func:`largest_rectangle` of a mask whose every row is one run of True (or empty),
+    such as the region every frame of a stabilised clip covers (an intersection of convex
+    quadrilaterals): for rows y0..y1 the rectangle spans the largest left end to the smallest
+    right end, all pairs at once with NumPy (a 1080p mask in milliseconds where the histogram
+    scan of :func:`_largest_rectangle_histogram` takes 3 s). None for any other mask."""
+    hh, w = mask.shape
+    count = mask.sum(axis=1)
+    left = np.where(count > 0, mask.argmax(axis=1), 0)
+    right = np.where(count > 0, w - mask[:, ::-1].argmax(axis=1), 0)  # one past the last True
+    if np.any(count != right - left):
+        return None
+    best, best_area = (0, 0, 0, 0), 0
+    for y1 in range(hh):  # bottom row, top to bottom; then the tallest first
+        if count[y1] == 0:
+            continue
+        up = y1 - np.arange(y1 + 1)  # y0 = y1, y1 - 1, ..., 0
+        empty = np.flatnonzero(count[up] == 0)
+        up = up[:empty[0]] if empty.size else up  # rows above an empty one cannot join
+        width = np.minimum.accumulate(right[up]) - np.maximum.accumulate(left[up])
+        area = np.maximum(width, 0) * np.arange(1, len(up) + 1)
+        k = len(up) - 1 - int(np.argmax(area[::-1]))  # the tallest of the largest
+        if area[k] > best_area:
+            best_area = int(area[k])
+            best = (int(up[k]), int(np.maximum.accumulate(left[up])[k]), k + 1, int(width[k]))
+    return best
+
+
+def _largest_rectangle_histogram(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """:func:`largest_rectangle` of any mask: the largest rectangle in the histogram of
+    every row's run heights."""
     hh, w = mask.shape
     heights = np.zeros(w, int)
     best = (0, 0, 0, 0)
@@ -290,12 +326,16 @@ def _clip_level(cv2, scene: np.ndarray, h: np.ndarray, size: tuple[int, int]) ->
 
 
 def _nanmedian(stack: np.ndarray) -> np.ndarray:
-    """Median over axis 0 ignoring NaN (all-NaN pixels stay NaN, without a warning)."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(stack, axis=0)
+    """Median over axis 0 ignoring NaN, the mean of the two middle values for an even count
+    (what ``np.nanmedian`` returns, 6x faster on a 47-frame clip: one sort, NaN last); all-NaN
+    pixels stay NaN."""
+    t_n = stack.shape[0]
+    flat = np.sort(stack.reshape(t_n, -1).T, axis=1)  # (pixels, T): NaN sorts last
+    n = np.isfinite(flat).sum(axis=1)
+    lo = np.take_along_axis(flat, np.maximum(n - 1, 0)[:, None] // 2, axis=1)[:, 0]
+    hi = np.take_along_axis(flat, (n // 2)[:, None], axis=1)[:, 0] if t_n else lo
+    med = np.where(n > 0, 0.5 * (lo + hi), np.nan).astype(stack.dtype, copy=False)
+    return med.reshape(stack.shape[1:])
 
 
 def _abs_sigma(absdiff: np.ndarray) -> float:
