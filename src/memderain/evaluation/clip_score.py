@@ -93,6 +93,7 @@ class ClipReference:
         inner = np.zeros(clip.static.shape, bool)
         inner[BORDER:-BORDER, BORDER:-BORDER] = True
         self.inner = inner
+        self._cached: tuple = (None, None, None)  # (t, Y, high-pass) of the last frame
 
     def mask(self, t: int) -> np.ndarray:
         return self.reference.masks[t] & self.inner
@@ -102,13 +103,31 @@ class ClipReference:
         """Share of the frame's pixels scored, over all frames."""
         return float((self.reference.masks & self.inner[None]).mean())
 
+    def frame_reference(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """(Y, high-pass Y) frame t is scored against: the strict reference leaves frame t's
+        own samples out of its median (:func:`memderain.evaluation.clip_mask.leave_one_out_y`),
+        the motion one is the same median for every frame."""
+        frame_y = self.reference.frame_y
+        if frame_y is None:
+            return self.y, self.hp
+        if self._cached[0] != t:  # every method of one frame in a row: blur it once
+            y = frame_y[t].astype(np.float64)
+            self._cached = (t, y, _highpass(y))
+        return self._cached[1], self._cached[2]
+
     def frame_sums(self, t: int, output: np.ndarray) -> tuple[float, float, float, int]:
-        """(sum sq error, sum difference, sum sq high-pass error, pixel count) of frame t."""
+        """(sum sq error, sum difference, sum sq high-pass error, pixel count) of frame t. The
+        squared error has the reference's own noise taken out (strict: ``reference_var`` per
+        pixel, :func:`memderain.evaluation.clip_mask.reference_variance`; a few frames of a
+        noisy clip make a noisy median, which would understate every method that smooths)."""
         m = self.mask(t)
+        ref_y, ref_hp = self.frame_reference(t)
         y = rgb_to_y(output)
-        d = (y - self.y)[m]
-        hp = (_highpass(y) - self.hp)[m]
-        return float(np.dot(d, d)), float(d.sum()), float(np.dot(hp, hp)), int(m.sum())
+        d = (y - ref_y)[m]
+        hp = (_highpass(y) - ref_hp)[m]
+        n = int(m.sum())
+        sse = float(np.dot(d, d)) - self.reference.reference_var * n
+        return sse, float(d.sum()), float(np.dot(hp, hp)), n
 
 
 def score_methods(clip: StaticClip, methods: dict[str, Method], frames: Sequence[int] | None = None,
@@ -149,7 +168,7 @@ def _pooled(sse: float, sdiff: float, shf: float, n: float, frames: int) -> Clip
     """Scores of pixel sums pooled over frames (PSNR of the pooled mean squared error)."""
     if n == 0:
         return ClipScore(math.nan, math.nan, math.nan, frames)
-    mse = sse / n
+    mse = max(sse / n, 0.0)  # below 0 only where the reference's own noise was taken out
     psnr = math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
     return ClipScore(psnr, sdiff / n, math.sqrt(shf / n), frames)
 

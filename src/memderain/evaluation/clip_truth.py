@@ -367,18 +367,18 @@ def compare(loaded: LoadedTruth, outputs: dict[str, np.ndarray], kind: str = "st
     picked = list(range(len(loaded))) if frames is None else list(frames)
     clean_y = {t: rgb_to_y(loaded.clean[t]) for t in picked}
     clean_hp = {t: _highpass(y) for t, y in clean_y.items()}
-    result = {}
-    for name, outs in outputs.items():
-        med, tru, tmask = [], [], []
-        for t in picked:
+    sums: dict[str, tuple[list, list, list]] = {name: ([], [], []) for name in outputs}
+    for t in picked:  # frame by frame: the reference of a frame is built once for every method
+        m = ref.mask(t)
+        for name, outs in outputs.items():
             y = rgb_to_y(outs[t])
-            m = ref.mask(t)
-            med.append(_sums(y, ref.y, ref.hp, m))
+            med, tru, tmask = sums[name]
+            med.append(ref.frame_sums(t, outs[t]))  # what eval --clip computes
             tru.append(_sums(y, clean_y[t], clean_hp[t], inner))
             tmask.append(_sums(y, clean_y[t], clean_hp[t], m))
-        n = len(picked)
-        result[name] = Agreement(*(_pooled(*np.sum(s, axis=0), n) for s in (med, tru, tmask)))
-    return result
+    n = len(picked)
+    return {name: Agreement(*(_pooled(*np.sum(s, axis=0), n) for s in per))
+            for name, per in sums.items()}
 
 
 def ranking(scores: dict[str, float]) -> list[str]:
