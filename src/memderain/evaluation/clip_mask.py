@@ -83,6 +83,7 @@ EVENT_MARGIN = 2
 BLOB = 9
 SATURATED = 250  # a channel at or above this clips rain and noise: no colour test there
 _ROWS = 64  # rows sorted at once by rain_free_median (bounds the memory of a 1080p clip)
+_LOO_SAMPLES = 4_000_000  # samples leave_one_out_y sorts at once (about 100 MB of indices)
 
 
 @dataclass
@@ -136,35 +137,40 @@ def leave_one_out_y(frames: np.ndarray, flags: np.ndarray) -> np.ndarray:
     :func:`memderain.evaluation.clip_score.y_of`) of :func:`rain_free_median` computed
     without frame t's own samples. Scored against it, a frame's noise and the reference's are
     independent: a frame's own sample pulls the median toward itself (flattering the rainy
-    input), and a smoothing method is not. From one sort: the rank of each frame's sample
-    among the unflagged ones tells which order statistics remain once it is left out."""
+    input), and a smoothing method is not. One sort per pixel serves every frame: leaving one
+    sample out of a median moves it to a neighbouring order statistic, chosen by comparing
+    the sample with the middle ones."""
     from memderain.evaluation.clip_score import y_of
 
     t_n, h, w, _ = frames.shape
     flags = flags & ~flags.all(axis=0)[None]
     counts = t_n - flags.sum(axis=0)
     out = np.empty((t_n, h, w), np.uint8)
-    for y0 in range(0, h, _ROWS):
-        rows = slice(y0, min(h, y0 + _ROWS))
-        block = frames[:, rows].astype(np.int16)
-        block[flags[:, rows]] = 256  # flagged samples sort last, after every real value
-        order = np.argsort(block, axis=0, kind="stable")
-        ranks = np.empty_like(order)
-        np.put_along_axis(ranks, order, np.arange(t_n)[:, None, None, None], axis=0)
-        block = np.take_along_axis(block, order, axis=0)
-        n = counts[rows][..., None].repeat(3, axis=-1)
-        for t in range(t_n):
-            own = ~flags[t, rows][..., None].repeat(3, axis=-1)  # frame t's sample counts
-            m = n - own  # samples left
-            lo, hi = (np.maximum(m - 1, 0)) // 2, m // 2
-            r = np.where(own, ranks[t], t_n)  # a flagged sample was never among them
-            a = np.take_along_axis(block, np.minimum(lo + (lo >= r), t_n - 1)[None], axis=0)[0]
-            b = np.take_along_axis(block, np.minimum(hi + (hi >= r), t_n - 1)[None], axis=0)[0]
-            # no other sample left (the rest all flagged): the background, i.e. its own sample
-            itself = np.take_along_axis(block, np.minimum(r, t_n - 1)[None], axis=0)[0]
-            bg = np.where(m > 0, 0.5 * (a + b), itself).astype(np.float32)
-            out[t, rows] = y_of(bg)
+    step = max(1, _LOO_SAMPLES // (t_n * w * 3))  # rows at once: every frame, vectorised
+    for y0 in range(0, h, step):
+        rows = slice(y0, min(h, y0 + step))
+        x = frames[:, rows].astype(np.float32)
+        block = np.where(flags[:, rows][..., None], 256.0, x)  # flagged samples sort last
+        block.sort(axis=0)
+        n = np.broadcast_to(counts[rows][..., None], x.shape[1:])
+        lo, hi = (n - 1) // 2, n // 2
+        low, high = _order(block, lo), _order(block, hi)  # the middle pair (one value twice
+        below, above = _order(block, lo - 1), _order(block, hi + 1)  # for an odd count)
+        full = 0.5 * (low + high)  # the median with every sample: frames whose own is flagged
+        even = (n % 2 == 0)[None]
+        loo = np.where(even, np.where(x <= low, high, low),  # an odd count remains
+                       np.where(x < low, 0.5 * (low + above),  # an even count remains
+                                np.where(x > low, 0.5 * (below + low), 0.5 * (below + above))))
+        loo = np.where((n == 1)[None], x, loo)  # nothing else unflagged: its own sample
+        bg = np.where(flags[:, rows][..., None], full, loo)
+        out[:, rows] = y_of(bg)
     return out
+
+
+def _order(ordered: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Order statistic ``k`` (H, W, 3; clipped to the stack) of every pixel of a stack sorted
+    along axis 0, as (1, H, W, 3)."""
+    return np.take_along_axis(ordered, np.clip(k, 0, len(ordered) - 1)[None], axis=0)
 
 
 def reference_variance(frames: np.ndarray, frame_y: np.ndarray, masks: np.ndarray,
