@@ -442,6 +442,17 @@ def test_adapt_in_bf16_writes_fp32_weights_and_bad_precision_is_refused(tmp_path
         AdaptConfig(precision="fp8")
 
 
+def test_a_step_count_is_trained_in_full_whatever_the_minutes(tmp_path):
+    """--steps N trains N steps (reproducible) even where --minutes has long run out: a
+    budget of 60 microseconds is spent before the first step, and the 4 steps are still made."""
+    folder, _, _ = _clip_with_truth(tmp_path, n=5)
+    cfg = AdaptConfig(steps=4, minutes=1e-6, crop_size=32, batch_size=1)
+    assert adapt(folder, tmp_path / "s.pt", cfg=cfg).steps == 4
+    # without a step count the same budget ends the training before its first step
+    cfg = AdaptConfig(minutes=1e-6, crop_size=32, batch_size=1)
+    assert adapt(folder, tmp_path / "m.pt", cfg=cfg).steps == 0
+
+
 SMALL = ["--steps", "4", "--crop", "32", "--batch", "1"]
 
 

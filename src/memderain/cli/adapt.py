@@ -29,7 +29,8 @@ def add_adapt_options(p: argparse.ArgumentParser) -> None:
                    help=f"time budget of the whole command, reading and aligning the clip "
                         f"included (default {d.MINUTES:g})")
     g.add_argument("--steps", type=int, default=0,
-                   help="train exactly N steps (reproducible; default: as many as fit)")
+                   help="train exactly N steps, however long they take (reproducible; "
+                        "--minutes then sets no limit; default: as many as fit in --minutes)")
     g.add_argument("--objective", default=d.DEFAULT_OBJECTIVE, choices=d.OBJECTIVE_NAMES,
                    help=f"what to optimise (default {d.DEFAULT_OBJECTIVE}: the clip's temporal "
                         "median and its edges as target on its static pixels; median: the "

@@ -100,7 +100,7 @@ class AdaptConfig:
     """Settings of one adaptation (defaults fit 2 CPU cores and a 640x480 clip)."""
 
     minutes: float = defaults.MINUTES  # wall time of the whole run, reading the clip included
-    steps: int = 0  # fixed number of steps (0: as many as fit in `minutes`)
+    steps: int = 0  # fixed number of steps, trained in full (0: as many as fit in `minutes`)
     objective: str = DEFAULT_OBJECTIVE
     crop_size: int = defaults.CROP_SIZE
     batch_size: int = defaults.BATCH_SIZE  # pairs per step
@@ -316,8 +316,11 @@ def adapt(clip_source: str | Path | Sequence[str | Path], out: str | Path,
             torch.manual_seed(cfg.seed)
         loss_cfg = cfg.loss_config()
         amp = resolve_amp({"f32": "none"}.get(cfg.precision, cfg.precision), device)
-        # the budget covers the whole command: keep room for the closing check
-        budget = cfg.minutes * 60.0 - 1.2 * check_s if cfg.minutes > 0 else math.inf
+        # the budget covers the whole command: keep room for the closing check; a step count
+        # is trained in full however long it takes (reproducible: the same steps, the same
+        # weights, on a busy machine too)
+        budget = (cfg.minutes * 60.0 - 1.2 * check_s if cfg.minutes > 0 and not cfg.steps
+                  else math.inf)
         values: dict[str, float] = {}
 
         def save_state() -> None:
