@@ -57,8 +57,11 @@ from memderain.data.static_clip import (
     load_static_clip,
 )
 from memderain.errors import MemderainError
-from memderain.evaluation.clip_mask import resolve_kind
-from memderain.evaluation.clip_score import DEFAULT_KIND, torch_method
+from memderain.evaluation.clip_score import (
+    ClipReference,
+    score_subsets,
+    torch_method,
+)
 from memderain.losses import siamese_loss
 from memderain.model import split_pair
 from memderain.training import adapt_defaults as defaults
@@ -287,10 +290,12 @@ def adapt(clip_source: str | Path | Sequence[str | Path], out: str | Path,
         start_model = start_model.to(device).eval()
         t_check = time.monotonic()
         checked = check_frames(clips, held, cfg.check_pixels)
-        kinds = sorted({resolve_kind(c, DEFAULT_KIND) for c, h in zip(clips, held, strict=True)
-                        if h})
-        reference = "/".join(kinds)  # strict for clips stored without loss, else motion
-        start_scores = _heldout_scores(clips, checked, {"start": torch_method(start_model)})
+        # each clip's reference once (the strict one of a lossless clip sorts every frame)
+        refs = [ClipReference(c) if h else None for c, h in zip(clips, checked, strict=True)]
+        # strict for clips stored without loss, else motion (clip_mask.resolve_kind)
+        reference = "/".join(sorted({r.kind for r in refs if r is not None}))
+        start_scores = _heldout_scores(clips, checked, {"start": torch_method(start_model)},
+                                       refs)
         check_s = time.monotonic() - t_check  # the adapted model's check costs about the same
         model, _ = model_from_checkpoint(base)
         if cfg.nonnegative_rain is not None:  # an output constraint: no weight depends on it
@@ -360,7 +365,7 @@ def adapt(clip_source: str | Path | Sequence[str | Path], out: str | Path,
                 save_state()
             raise
         model = model.to(memory_format=torch.contiguous_format).eval()
-        scores = _heldout_scores(clips, checked, {"adapted": torch_method(model)})
+        scores = _heldout_scores(clips, checked, {"adapted": torch_method(model)}, refs)
         heldout = {**start_scores, **scores}
         verdict = _verdict(heldout)
         per_clip = [{"clip": str(Path(c.source).resolve()) if c.source else "",
@@ -398,13 +403,13 @@ def adapt(clip_source: str | Path | Sequence[str | Path], out: str | Path,
 
 
 def _heldout_scores(clips: Sequence[StaticClip], held: Sequence[Sequence[int]],
-                    methods: dict) -> dict[str, dict[str, float]]:
+                    methods: dict, refs: Sequence[ClipReference | None]
+                    ) -> dict[str, dict[str, float]]:
     """{method (and "input"): {psnr_y, brightness, hf_error}} on the held-out frames of
-    every clip, pooled (mean squared error weighted by frames); {} when none is held out."""
-    from memderain.evaluation.clip_score import score_methods
-
-    per = [(len(h), score_methods(c, methods, frames=h)) for c, h in zip(clips, held, strict=True)
-           if h]
+    every clip against its reference ``refs``, pooled (mean squared error weighted by
+    frames); {} when none is held out."""
+    per = [(len(h), score_subsets(c, methods, {"held": h}, reference=r)["held"])
+           for c, h, r in zip(clips, held, refs, strict=True) if h]
     if not per:
         return {}
     total = sum(n for n, _ in per)
