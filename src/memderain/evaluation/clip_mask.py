@@ -183,6 +183,7 @@ def reference_variance(frames: np.ndarray, frame_y: np.ndarray, masks: np.ndarra
     from memderain.evaluation.metrics import rgb_to_y
 
     sq, cnt = 0.0, 0
+    flags = flags & ~flags.all(axis=0)[None]  # as leave_one_out_y: all samples count there
     counts = (~flags).sum(axis=0) - 1  # samples in frame t's reference (its own left out)
     ksum = 0.0
     for t, f in enumerate(frames):
