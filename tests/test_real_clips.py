@@ -139,6 +139,25 @@ def test_clips_know_whether_their_frames_were_stored_without_loss(tmp_path):
     assert not lossless_frames(bad)
 
 
+def test_png_frames_decoded_from_a_video_are_not_lossless(tmp_path):
+    """PNG frames keep what a codec lost before them: frames decoded from H.264 (colour at
+    half resolution) and scenes `memderain extract-frames` cut from a video count as
+    compressed; extracted from PNG frames, a scene stays lossless."""
+    from memderain.data.clip_frames import colour_subsampled, iter_frames, lossless_frames
+
+    frames = rainy(background(48, 64), 6, noise=2.0)
+    assert not colour_subsampled(frames)
+    video = _video(tmp_path / "h264.mp4", "libx264", "yuv420p", frames)
+    decoded = [rgb for _, rgb in iter_frames(video)]
+    assert colour_subsampled(decoded)
+    assert not lossless_frames(write_folder(tmp_path / "decoded", decoded))
+    assert main(["extract-frames", str(video), str(tmp_path / "x"), "--scene", "v"]) == 0
+    assert not lossless_frames(tmp_path / "x" / "v")
+    png = write_folder(tmp_path / "png", frames)
+    assert main(["extract-frames", str(png), str(tmp_path / "x"), "--scene", "p"]) == 0
+    assert lossless_frames(tmp_path / "x" / "p") and load_static_clip(tmp_path / "x" / "p").lossless
+
+
 def test_motion_mask_catches_a_moving_square_and_changing_text():
     clean = background(96, 128)
     frames = rainy(clean, 12, noise=1.5)

@@ -7,6 +7,7 @@ none of them.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -92,16 +93,64 @@ LOSSLESS_CODECS = frozenset({"ffv1", "png", "apng", "rawvideo", "huffyuv", "ffvh
 _SUBSAMPLED = ("420", "422", "411", "410", "440")
 
 
+SIDECAR = "_clip"  # sub-folder of an extracted scene (memderain extract-frames): clip.json
+# a frame whose colour went through 4:2:0 / 4:2:2 (any video codec's usual format) and back
+# shows it: its colour differences alternate every other pixel. Measured (median over Cb/Cr
+# and both axes of the larger of the even/odd energy ratios of first and second differences):
+# decoded H.264 frames 31-121, PNG frames of the rendered-truth clips 1.0-5.9
+SUBSAMPLED_RATIO = 10.0
+
+
+def colour_subsampled(frames: list[np.ndarray] | np.ndarray, count: int = 3) -> bool:
+    """Whether the frames' colour was stored at half resolution (4:2:0 / 4:2:2) and
+    upsampled again: PNG frames decoded from a video keep its codec's losses."""
+    ratios = []
+    for f in list(frames)[:count]:
+        f = np.asarray(f, np.float64)
+        if f.ndim != 3 or min(f.shape[:2]) < 8:
+            continue
+        cb = -0.168736 * f[..., 0] - 0.331264 * f[..., 1] + 0.5 * f[..., 2]
+        cr = 0.5 * f[..., 0] - 0.418688 * f[..., 1] - 0.081312 * f[..., 2]
+        for c in (cb, cr):
+            for axis in (0, 1):
+                per_axis = []
+                for n in (1, 2):
+                    d = np.square(np.diff(c, n=n, axis=axis))
+                    even = float(np.take(d, range(0, d.shape[axis], 2), axis=axis).mean())
+                    odd = float(np.take(d, range(1, d.shape[axis], 2), axis=axis).mean())
+                    lo, hi = sorted((even, odd))
+                    per_axis.append(hi / max(lo, 1e-9) if hi > 1e-6 else 1.0)
+                ratios.append(max(per_axis))
+    return bool(ratios) and float(np.median(ratios)) > SUBSAMPLED_RATIO
+
+
 def lossless_frames(source: str | Path, names: list[str] | None = None) -> bool:
     """Whether the frames of a clip were stored without loss: a folder of PNG / TIFF / BMP /
-    PNM frames (``names``: the frame files read, default all of the folder), or a video whose
-    codec is lossless (FFV1, PNG, raw, ...) with full-resolution colour. False for JPEG frames,
-    H.264 and every other lossy codec, and whenever it cannot be told (the clip score then
-    keeps its compression-safe reference: :mod:`memderain.evaluation.clip_mask`)."""
+    PNM frames (``names``: the frame files read, default all of the folder) whose colour is
+    at full resolution (the first three files are read: :func:`colour_subsampled`) and that
+    were not extracted from a compressed source (``_clip/clip.json`` of ``memderain
+    extract-frames`` says so), or a video whose codec is lossless (FFV1, PNG, raw, ...) with
+    full-resolution colour. False for JPEG frames, H.264 and every other lossy codec, and
+    whenever it cannot be told (the clip score then keeps its compression-safe reference:
+    :mod:`memderain.evaluation.clip_mask`)."""
     source = Path(source)
     if source.is_dir():
+        sidecar = source / SIDECAR / "clip.json"
+        if sidecar.is_file():
+            try:
+                if json.loads(sidecar.read_text()).get("lossless") is not True:
+                    return False  # extracted from a compressed (or unknown) source
+            except (OSError, ValueError):
+                return False
         files = names if names is not None else [f.name for f in frame_files(source)]
-        return bool(files) and all(Path(n).suffix.lower() in LOSSLESS_SUFFIXES for n in files)
+        if not files or any(Path(n).suffix.lower() not in LOSSLESS_SUFFIXES for n in files):
+            return False
+        from memderain.data.transforms import read_rgb
+
+        try:
+            return not colour_subsampled([read_rgb(source / n) for n in files[:3]])
+        except (OSError, ValueError, MemderainError):
+            return False
     if not source.is_file():
         return False
     try:

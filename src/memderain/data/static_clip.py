@@ -290,6 +290,7 @@ def load_static_clip(source: str | Path, max_frames: int | None = DEFAULT_MAX_FR
     _check_mode(stabilise)
     frames, names, indices = read_clip_frames(source, max_frames, max_side, every, progress,
                                               upright)
+    lossless = lossless_frames(source, names)
     res = align_clip(frames, max_shift, names, stabilise)
     del frames
     aligned = res.frames
@@ -305,4 +306,4 @@ def load_static_clip(source: str | Path, max_frames: int | None = DEFAULT_MAX_FR
         raise ClipError(f"{source}: every pixel moves (no static background found)")
     report = dict(res.report, static_fraction=round(float(static.mean()), 4))
     return StaticClip(aligned, names, median, static, events, res.shifts, str(source), indices,
-                      res.homographies, report, lossless_frames(source, names))
+                      res.homographies, report, lossless)

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from memderain.data.clip_frames import (  # noqa: F401 - iter_frames re-exported
+from memderain.data.clip_frames import (  # noqa: F401 - iter_frames, SIDECAR re-exported
+    SIDECAR,
     count_frames,
     frame_files,
     iter_frames,
@@ -34,8 +35,7 @@ from memderain.data.clip_frames import (  # noqa: F401 - iter_frames re-exported
 from memderain.data.static_clip import DEFAULT_MAX_SHIFT, load_static_clip
 from memderain.errors import MemderainError
 
-DEFAULT_COUNT = 30
-SIDECAR = "_clip"  # sub-folder of a scene: ignored by the scene loaders (frames are files)
+DEFAULT_COUNT = 30  # SIDECAR: a scene's sub-folder, ignored by the scene loaders (frames are files)
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,8 @@ def extract_frames(video: str | Path, out_dir: str | Path, *, every: int | None 
             Image.fromarray(frame).save(tmp / f"t{t:03d}.png", compress_level=1)
         Image.fromarray(clip.median).save(tmp / SIDECAR / "median.png")
         Image.fromarray((clip.static * 255).astype(np.uint8)).save(tmp / SIDECAR / "static.png")
-        info = {"source": str(video.resolve()), "frame_indices": clip.indices,
+        info = {"source": str(video.resolve()), "lossless": clip.lossless,
+                "frame_indices": clip.indices,
                 "shifts": clip.shifts.tolist(), "static_fraction": clip.static_fraction,
                 "alignment": clip.alignment}
         if clip.homographies is not None:  # output pixel -> source frame pixel (x, y, 1)
