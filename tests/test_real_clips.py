@@ -151,6 +151,8 @@ def test_png_frames_decoded_from_a_video_are_not_lossless(tmp_path):
     decoded = [rgb for _, rgb in iter_frames(video)]
     assert colour_subsampled(decoded)
     assert not lossless_frames(write_folder(tmp_path / "decoded", decoded))
+    # re-encoded without loss, they still carry the first codec's half-resolution colour
+    assert not lossless_frames(_video(tmp_path / "again.mkv", "ffv1", "bgr0", decoded))
     assert main(["extract-frames", str(video), str(tmp_path / "x"), "--scene", "v"]) == 0
     assert not lossless_frames(tmp_path / "x" / "v")
     png = write_folder(tmp_path / "png", frames)

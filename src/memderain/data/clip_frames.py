@@ -157,7 +157,16 @@ def lossless_frames(source: str | Path, names: list[str] | None = None) -> bool:
         with open_video(source) as c:
             ctx = c.streams.video[0].codec_context
             fmt = ctx.pix_fmt or ""
-            return ctx.name in LOSSLESS_CODECS and not any(k in fmt for k in _SUBSAMPLED)
+            if ctx.name not in LOSSLESS_CODECS or any(k in fmt for k in _SUBSAMPLED):
+                return False
+        # a lossless codec keeps what a lossy one lost before it (frames of an H.264 clip
+        # re-encoded): their colour still alternates every other pixel
+        first = []
+        for _, rgb in iter_frames(source):
+            first.append(rgb)
+            if len(first) == 3:
+                break
+        return not colour_subsampled(first)
     except MemderainError:
         return False
 
