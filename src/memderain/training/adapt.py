@@ -288,12 +288,12 @@ def adapt(clip_source: str | Path | Sequence[str | Path], out: str | Path,
                             seed=cfg.seed, frames=used, focus=cfg.focus)
         start_model, ckpt = model_from_checkpoint(base)  # as shipped: the check's "start"
         start_model = start_model.to(device).eval()
-        t_check = time.monotonic()
         checked = check_frames(clips, held, cfg.check_pixels)
-        # each clip's reference once (the strict one of a lossless clip sorts every frame)
+        # each clip's reference once, for both halves of the check (it sorts every frame)
         refs = [ClipReference(c) if h else None for c, h in zip(clips, checked, strict=True)]
         # strict for clips stored without loss, else motion (clip_mask.resolve_kind)
         reference = "/".join(sorted({r.kind for r in refs if r is not None}))
+        t_check = time.monotonic()
         start_scores = _heldout_scores(clips, checked, {"start": torch_method(start_model)},
                                        refs)
         check_s = time.monotonic() - t_check  # the adapted model's check costs about the same
