@@ -13,8 +13,12 @@ frame's own events), on the MATLAB Y channel (:func:`memderain.evaluation.metric
   output and median: detail lost or invented, rain streaks included (the input's value is the
   rain itself; a smoothing filter raises it by erasing texture the median keeps).
 
-The median shares each frame's sensor noise only weakly, so no method reaches infinity: the
-rainy input's score is the bar to beat, then the 3x3 filters, then the shipped model.
+Each frame is scored against the median of the *other* frames (its own samples left out:
+:func:`memderain.evaluation.clip_mask.leave_one_out_y`), and the variance that median's own
+noise adds to the squared error is taken out (``reference_var``): with few frames of a noisy
+clip the median is itself noisy, which would understate every method that smooths and
+flatter the rainy input. The rainy input's score is the bar to beat, then the 3x3 filters,
+then the shipped model.
 
 How far this agrees with the truth is measured on clips whose clean frames are known
 (``benchmarks/clip_truth.py``, docs/real-rain.md): the training masks let swaying leaves,
