@@ -232,10 +232,19 @@ def _shift_crop(frames: list[np.ndarray], shifts: np.ndarray
 
 # ----------------------------------------------------------------------------- median / mask
 def temporal_median(frames: np.ndarray) -> np.ndarray:
-    """uint8 (H, W, 3) per-pixel median over T (the lower middle value for even T)."""
+    """uint8 (H, W, 3) per-pixel median over T: for even T the mean of the two middle values,
+    rounded half up. (The lower middle value alone is biased dark by half the gap between the
+    middle pair: 2-3 grey levels on 10 frames of a noisy clip, and a model adapted toward it
+    learns to darken.)"""
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(frames)).median(dim=0).values.numpy()
+    x = torch.from_numpy(np.ascontiguousarray(frames))
+    t_n = x.shape[0]
+    if t_n % 2:
+        return x.median(dim=0).values.numpy()
+    lo = x.kthvalue(t_n // 2, dim=0).values.to(torch.int16)
+    hi = x.kthvalue(t_n // 2 + 1, dim=0).values.to(torch.int16)
+    return ((lo + hi + 1) // 2).to(torch.uint8).numpy()
 
 
 def noise_level(frames: np.ndarray, median: np.ndarray) -> float:
