@@ -160,6 +160,19 @@ def test_png_frames_decoded_from_a_video_are_not_lossless(tmp_path):
     assert lossless_frames(tmp_path / "x" / "p") and load_static_clip(tmp_path / "x" / "p").lossless
 
 
+def test_temporal_median_of_an_even_count_is_the_mean_of_the_middle_pair():
+    from memderain.data.static_clip import temporal_median
+
+    four = np.array([1, 2, 3, 4], np.uint8)[:, None, None, None].repeat(3, axis=-1)
+    assert (temporal_median(four) == 3).all()  # 2.5, rounded half up; not the lower 2
+    assert (temporal_median(four[:3]) == 2).all()
+    rng = np.random.default_rng(0)  # noisy frames: no dark bias
+    noisy = np.clip(rng.normal(128, 15, (10, 64, 64, 3)), 0, 255).round().astype(np.uint8)
+    assert abs(float(temporal_median(noisy).mean()) - 128) < 0.6
+    assert float(np.median(noisy, axis=0).mean()) == pytest.approx(
+        float(temporal_median(noisy).mean()), abs=0.3)
+
+
 def test_motion_mask_catches_a_moving_square_and_changing_text():
     clean = background(96, 128)
     frames = rainy(clean, 12, noise=1.5)
