@@ -83,7 +83,7 @@ EVENT_MARGIN = 2
 BLOB = 9
 SATURATED = 250  # a channel at or above this clips rain and noise: no colour test there
 _ROWS = 64  # rows sorted at once by rain_free_median (bounds the memory of a 1080p clip)
-_LOO_SAMPLES = 4_000_000  # samples leave_one_out_y sorts at once (about 100 MB of indices)
+_LOO_SAMPLES = 4_000_000  # samples leave_one_out_y sorts at once (16 MB per float32 copy)
 
 
 @dataclass
@@ -95,12 +95,12 @@ class ScoringReference:
     moving: np.ndarray  # (H, W) bool: left out of every frame
     events: np.ndarray  # (T, H, W) bool: left out of frame t only
     sigma: float  # noise sigma of the luminance (grey levels), from the dark side
-    kind: str = "strict"
-    # (T, H, W) uint8: Y of the background without frame t's own samples (strict only; None:
-    # score every frame against ``background``), and the variance (grey levels^2) that this
-    # estimate's own noise adds to a frame's squared error on the scored pixels
-    frame_y: np.ndarray | None = None
-    reference_var: float = 0.0
+    kind: str  # "strict" or "motion"
+    # (T, H, W) uint8: Y of the median without frame t's own samples (what frame t is scored
+    # against), and the variance (grey levels^2) that this estimate's own noise adds to a
+    # frame's squared error on the scored pixels
+    frame_y: np.ndarray
+    reference_var: float
 
 
 def rain_flags(frames: np.ndarray, median: np.ndarray, sigma: float) -> np.ndarray:

@@ -77,7 +77,7 @@ def y_of(rgb: np.ndarray) -> np.ndarray:
 
 
 class ClipReference:
-    """The reference's Y and high-pass, computed once, to score many outputs of one clip.
+    """The reference and masks of one clip, built once, to score many outputs of it.
 
     ``kind``: ``"motion"`` (the plain median on the training masks of
     :mod:`memderain.data.static_clip`), ``"strict"`` (the rain-free median on the strict
@@ -91,9 +91,6 @@ class ClipReference:
         self.clip = clip
         self.reference = clip_reference(clip, kind)
         self.kind = self.reference.kind
-        self.y = (rgb_to_y(clip.median) if self.kind == "motion"
-                  else y_of(self.reference.background))
-        self.hp = _highpass(self.y)
         inner = np.zeros(clip.static.shape, bool)
         inner[BORDER:-BORDER, BORDER:-BORDER] = True
         self.inner = inner
@@ -108,22 +105,18 @@ class ClipReference:
         return float((self.reference.masks & self.inner[None]).mean())
 
     def frame_reference(self, t: int) -> tuple[np.ndarray, np.ndarray]:
-        """(Y, high-pass Y) frame t is scored against: the strict reference leaves frame t's
-        own samples out of its median (:func:`memderain.evaluation.clip_mask.leave_one_out_y`),
-        the motion one is the same median for every frame."""
-        frame_y = self.reference.frame_y
-        if frame_y is None:
-            return self.y, self.hp
+        """(Y, high-pass Y) frame t is scored against: the median without frame t's own
+        samples (:func:`memderain.evaluation.clip_mask.leave_one_out_y`)."""
         if self._cached[0] != t:  # every method of one frame in a row: blur it once
-            y = frame_y[t].astype(np.float64)
+            y = self.reference.frame_y[t].astype(np.float64)
             self._cached = (t, y, _highpass(y))
         return self._cached[1], self._cached[2]
 
     def frame_sums(self, t: int, output: np.ndarray) -> tuple[float, float, float, int]:
         """(sum sq error, sum difference, sum sq high-pass error, pixel count) of frame t. The
-        squared error has the reference's own noise taken out (strict: ``reference_var`` per
-        pixel, :func:`memderain.evaluation.clip_mask.reference_variance`; a few frames of a
-        noisy clip make a noisy median, which would understate every method that smooths)."""
+        squared error has the reference's own noise taken out (``reference_var`` per pixel,
+        :func:`memderain.evaluation.clip_mask.reference_variance`; a few frames of a noisy clip
+        make a noisy median, which would understate every method that smooths)."""
         m = self.mask(t)
         ref_y, ref_hp = self.frame_reference(t)
         y = rgb_to_y(output)
