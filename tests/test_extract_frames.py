@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -15,6 +14,7 @@ from memderain.data.static_clip import ClipError, phase_correlation
 from memderain.data.timelapse import TimeLapseDataset
 from memderain.data.video_frames import extract_frames
 from memderain.errors import MemderainError
+from video_helpers import encode_video
 
 H, W = 72, 96
 
@@ -42,16 +42,7 @@ def rain_frames(n: int, pan_px: float = 0.0, seed: int = 1) -> list[np.ndarray]:
 
 
 def write_video(path: Path, frames: list[np.ndarray]) -> Path:
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=10)
-        s.width, s.height, s.pix_fmt = W, H, "yuv444p"
-        s.options = {"crf": "8"}
-        for i, f in enumerate(frames):
-            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
-            vf.pts = i
-            c.mux(s.encode(vf))
-        c.mux(s.encode(None))
-    return path
+    return encode_video(path, frames, "libx264", "yuv444p", rate=10, options={"crf": "8"})
 
 
 def test_static_video_every_and_count(tmp_path):

@@ -28,6 +28,7 @@ from memderain.model import build_model, split_pair
 from memderain.training.adapt import AdaptConfig, adapt, resume_path
 from memderain.training.config import LossConfig
 from memderain.weights import default_weights_path
+from video_helpers import encode_video
 
 
 def background(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -101,20 +102,6 @@ def test_fewer_than_three_frames_are_refused(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
 
 
-def _video(path: Path, codec: str, pix_fmt: str, frames: list[np.ndarray]) -> Path:
-    import av
-
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream(codec, rate=5)
-        vs.width, vs.height, vs.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
-        for i, f in enumerate(frames):
-            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
-            vf.pts = i
-            out.mux(vs.encode(vf))
-        out.mux(vs.encode(None))
-    return path
-
-
 def test_clips_know_whether_their_frames_were_stored_without_loss(tmp_path):
     from memderain.data.clip_frames import lossless_frames
 
@@ -128,11 +115,11 @@ def test_clips_know_whether_their_frames_were_stored_without_loss(tmp_path):
     assert not lossless_frames(jpg) and not load_static_clip(jpg).lossless
     Image.fromarray(frames[0]).save(png / "f999.jpg")  # one JPEG frame among PNGs: compressed
     assert not lossless_frames(png)
-    assert lossless_frames(_video(tmp_path / "rgb.mkv", "ffv1", "bgr0", frames))
+    assert lossless_frames(encode_video(tmp_path / "rgb.mkv", frames, "ffv1", "bgr0"))
     assert load_static_clip(tmp_path / "rgb.mkv").lossless
     # a lossless codec on subsampled colour, and H.264, are compressed
-    assert not lossless_frames(_video(tmp_path / "yuv.mkv", "ffv1", "yuv420p", frames))
-    assert not lossless_frames(_video(tmp_path / "h264.mp4", "libx264", "yuv420p", frames))
+    assert not lossless_frames(encode_video(tmp_path / "yuv.mkv", frames, "ffv1", "yuv420p"))
+    assert not lossless_frames(encode_video(tmp_path / "h264.mp4", frames, "libx264", "yuv420p"))
     assert not lossless_frames(tmp_path / "missing.mp4")
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video")
@@ -147,12 +134,12 @@ def test_png_frames_decoded_from_a_video_are_not_lossless(tmp_path):
 
     frames = rainy(background(48, 64), 6, noise=2.0)
     assert not colour_subsampled(frames)
-    video = _video(tmp_path / "h264.mp4", "libx264", "yuv420p", frames)
+    video = encode_video(tmp_path / "h264.mp4", frames, "libx264", "yuv420p")
     decoded = [rgb for _, rgb in iter_frames(video)]
     assert colour_subsampled(decoded)
     assert not lossless_frames(write_folder(tmp_path / "decoded", decoded))
     # re-encoded without loss, they still carry the first codec's half-resolution colour
-    assert not lossless_frames(_video(tmp_path / "again.mkv", "ffv1", "bgr0", decoded))
+    assert not lossless_frames(encode_video(tmp_path / "again.mkv", decoded, "ffv1", "bgr0"))
     assert main(["extract-frames", str(video), str(tmp_path / "x"), "--scene", "v"]) == 0
     assert not lossless_frames(tmp_path / "x" / "v")
     png = write_folder(tmp_path / "png", frames)

@@ -16,6 +16,22 @@ def frame_image(i: int, width: int, height: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def encode_video(path: Path, frames: list[np.ndarray], codec: str = "libx264",
+                 pix_fmt: str = "yuv420p", rate: int = 5, options: dict | None = None) -> Path:
+    """Write ``frames`` (uint8 HxWx3 RGB) as a video of ``codec`` / ``pix_fmt``; return path."""
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream(codec, rate=rate)
+        vs.width, vs.height, vs.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
+        if options:
+            vs.options = options
+        for i, f in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            vf.pts = i
+            out.mux(vs.encode(vf))
+        out.mux(vs.encode(None))
+    return path
+
+
 def make_video(path: Path, frames: int = 10, width: int = 64, height: int = 48, fps: int = 12,
                audio: str | None = None, sample_rate: int = 16000) -> list[np.ndarray]:
     """Write an H.264 video (plus an ``audio`` codec track, e.g. "aac" or "pcm_s16le");
