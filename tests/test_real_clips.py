@@ -147,6 +147,33 @@ def test_png_frames_decoded_from_a_video_are_not_lossless(tmp_path):
     assert lossless_frames(tmp_path / "x" / "p") and load_static_clip(tmp_path / "x" / "p").lossless
 
 
+def test_png_frames_decoded_from_jpeg_are_not_lossless(tmp_path):
+    """JPEG's quantised 8x8 DCT survives decoding and saving as PNG (or FFV1): such frames
+    count as compressed, whatever their colour; frames never JPEG-compressed, and decoded
+    JPEGs resized afterwards (the grid gone), read as never quantised."""
+    import io
+
+    from memderain.data.clip_frames import DCT_QUANTISED_SCORE, dct_quantisation, lossless_frames
+
+    frames = rainy(background(128, 160), 4, noise=2.0)
+
+    def via_jpeg(f: np.ndarray, quality: int, subsampling: int) -> np.ndarray:
+        buf = io.BytesIO()
+        Image.fromarray(f).save(buf, "JPEG", quality=quality, subsampling=subsampling)
+        return np.asarray(Image.open(buf).convert("RGB"))
+
+    assert all(dct_quantisation(f) < DCT_QUANTISED_SCORE / 2 for f in frames)
+    for quality, subsampling in ((80, 0), (90, 2)):
+        decoded = [via_jpeg(f, quality, subsampling) for f in frames]
+        assert all(dct_quantisation(f) > DCT_QUANTISED_SCORE for f in decoded)
+        folder = write_folder(tmp_path / f"q{quality}", decoded)
+        assert not lossless_frames(folder) and not load_static_clip(folder).lossless
+    assert not lossless_frames(encode_video(tmp_path / "again.mkv", decoded, "ffv1", "bgr0"))
+    resized = [np.asarray(Image.fromarray(f).resize((123, 98), Image.BICUBIC)) for f in decoded]
+    assert all(dct_quantisation(f) < DCT_QUANTISED_SCORE for f in resized)
+    assert lossless_frames(write_folder(tmp_path / "png", frames))
+
+
 def test_temporal_median_of_an_even_count_is_the_mean_of_the_middle_pair():
     from memderain.data.static_clip import temporal_median
 
