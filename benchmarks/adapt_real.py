@@ -23,19 +23,12 @@ from pathlib import Path
 import torch
 
 from memderain.cpu import cpu_name
-from memderain.data.clip_pairs import holdout_split
+from memderain.data.clip_pairs import evenly_spaced, holdout_split
 from memderain.data.static_clip import load_static_clip
 from memderain.evaluation.clip_score import format_table, score_methods, torch_method
 from memderain.evaluation.trivial import TRIVIAL_FILTERS
 from memderain.inference.predictor import load_model
 from memderain.training.adapt import OBJECTIVES, AdaptConfig, adapt
-
-
-def _spread(frames: list[int], k: int) -> list[int]:
-    """At most ``k`` evenly spaced entries of ``frames``."""
-    if len(frames) <= k:
-        return frames
-    return [frames[round(i * (len(frames) - 1) / (k - 1))] for i in range(k)] if k > 1 else frames[:1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n## {name}: {len(clip)} frames {clip.frames.shape[2]}x{clip.frames.shape[1]}, "
               f"static {clip.static_fraction:.1%}, loaded in {time.monotonic() - t0:.1f} s")
         used, held = holdout_split(len(clip), args.holdout_every)
-        sets = {"used": _spread(used, args.eval_frames), "held-out": _spread(held, args.eval_frames)}
+        sets = {"used": evenly_spaced(used, args.eval_frames),
+                "held-out": evenly_spaced(held, args.eval_frames)}
         start = load_model(args.weights, backend="torch", precision="f32")
         methods = {"start": start.derain}
         if args.baselines:

@@ -431,6 +431,10 @@ def test_check_frames_spread_within_the_pixel_budget():
     # two clips share the budget: 1.5 HD frames each -> one each
     assert check_frames([hd, hd], [[4, 9], [3, 8, 13]], 3 * 1920 * 1080) == [[9], [8]]
     assert check_frames([hd, small], [[4, 9], []], 3 * 1920 * 1080) == [[4, 9], []]
+    from memderain.data.clip_pairs import evenly_spaced  # the benchmarks' picker too
+
+    assert evenly_spaced([1, 2, 3, 4, 5], 2) == [1, 5]
+    assert evenly_spaced([1, 2, 3, 4, 5], 3) == [1, 3, 5] and evenly_spaced([1, 2], 5) == [1, 2]
 
 
 def test_trainer_mixes_real_clips_with_masks_and_median(tmp_path, restore_torch_globals):

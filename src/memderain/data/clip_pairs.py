@@ -167,3 +167,14 @@ def holdout_split(n: int, every: int) -> tuple[list[int], list[int]]:
         return list(range(n)), []
     out = [t for t in range(n) if (t + 1) % every == 0]
     return [t for t in range(n) if (t + 1) % every != 0], out
+
+
+def evenly_spaced(items: Sequence[int], k: int) -> list[int]:
+    """At most ``k`` entries of ``items``, evenly spaced with both ends kept (the middle one
+    for ``k`` = 1): which held-out frames a check scores."""
+    items = list(items)
+    if len(items) <= k:
+        return items
+    if k <= 1:
+        return items[len(items) // 2:len(items) // 2 + 1]
+    return [items[round(i * (len(items) - 1) / (k - 1))] for i in range(k)]

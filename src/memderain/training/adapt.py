@@ -49,7 +49,7 @@ from memderain.checkpoint import (
     make_checkpoint,
     model_from_checkpoint,
 )
-from memderain.data.clip_pairs import ClipPairs, holdout_split
+from memderain.data.clip_pairs import ClipPairs, evenly_spaced, holdout_split
 from memderain.data.static_clip import (
     DEFAULT_MAX_FRAMES,
     DEFAULT_MAX_SHIFT,
@@ -198,8 +198,7 @@ def check_frames(clips: Sequence[StaticClip], held: Sequence[Sequence[int]],
     out = []
     for c, h in zip(clips, held, strict=True):
         k = min(len(h), max(1, int(share // (c.frames.shape[1] * c.frames.shape[2]))))
-        out.append([h[round(i * (len(h) - 1) / (k - 1))] for i in range(k)] if k > 1
-                   else list(h[len(h) // 2:len(h) // 2 + 1]))
+        out.append(evenly_spaced(h, k))
     return out
 
 
