@@ -129,7 +129,7 @@ def colour_subsampled(frames: list[np.ndarray] | np.ndarray, count: int = 3) -> 
 # multiples of the quantisation steps. Score: the median over the 63 AC coefficients of the
 # best step's mean cos(2 pi c / step), zero bin left out. Measured: never-compressed and
 # resized frames -0.01-0.07; JPEG quality 80-95 0.90-0.98 on photos, 0.51-0.89 on smooth
-# synthetic frames; the JPEG frames of ../shared (camera and web tables) 0.89-0.98; quality 98
+# synthetic frames; camera and web JPEGs (their own tables, quality about 80-95) 0.89-0.98; quality 98
 # 0.52-0.58 on photos, 0.07 on smooth frames. Counting a frame as compressed is the safe
 # side: on the rendered yard clip `motion` ranked the methods as the truth did at every JPEG
 # quality tried (80, 90, 95, 98), `strict` only at 98
@@ -189,8 +189,8 @@ def lossless_frames(source: str | Path, names: list[str] | None = None) -> bool:
     earlier lossy codec (the first three files are read: :func:`decoded_from_lossy`) and that
     were not extracted from a compressed source (``_clip/clip.json`` of ``memderain
     extract-frames`` says so), or a video whose codec is lossless (FFV1, PNG, raw, ...) with
-    full-resolution colour and no earlier codec's traces. False for JPEG frames, H.264 and every other lossy codec, and
-    whenever it cannot be told (the clip score then keeps its compression-safe reference:
+    full-resolution colour and no earlier codec's traces. False for JPEG frames, H.264 and
+    every other lossy codec, and whenever it cannot be told (the clip score then keeps its compression-safe reference:
     :mod:`memderain.evaluation.clip_mask`)."""
     source = Path(source)
     if source.is_dir():
