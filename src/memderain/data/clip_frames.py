@@ -129,10 +129,10 @@ def colour_subsampled(frames: list[np.ndarray] | np.ndarray, count: int = 3) -> 
 # multiples of the quantisation steps. Score: the median over the 63 AC coefficients of the
 # best step's mean cos(2 pi c / step), zero bin left out. Measured: never-compressed and
 # resized frames -0.01-0.07; JPEG quality 80-95 0.90-0.98 on photos, 0.51-0.89 on smooth
-# synthetic frames; camera and web JPEGs (their own tables, quality about 80-95) 0.89-0.98; quality 98
-# 0.52-0.58 on photos, 0.07 on smooth frames. Counting a frame as compressed is the safe
-# side: on the rendered yard clip `motion` ranked the methods as the truth did at every JPEG
-# quality tried (80, 90, 95, 98), `strict` only at 98
+# synthetic frames; camera and web JPEGs (their own tables, quality about 80-95) 0.89-0.98;
+# quality 98 0.52-0.58 on photos, 0.07 on smooth frames. Counting a frame as compressed is
+# the safe side: on the rendered yard clip `motion` ranked the methods as the truth did at
+# every JPEG quality tried (80, 90, 95, 98), `strict` only at 98
 DCT_QUANTISED_SCORE = 0.25
 _AC = [(u, v) for u in range(8) for v in range(8) if u or v]
 _STEPS = np.arange(2, 41, dtype=np.float64)  # quantisation tables hold integer steps
