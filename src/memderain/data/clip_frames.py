@@ -190,8 +190,8 @@ def lossless_frames(source: str | Path, names: list[str] | None = None) -> bool:
     were not extracted from a compressed source (``_clip/clip.json`` of ``memderain
     extract-frames`` says so), or a video whose codec is lossless (FFV1, PNG, raw, ...) with
     full-resolution colour and no earlier codec's traces. False for JPEG frames, H.264 and
-    every other lossy codec, and whenever it cannot be told (the clip score then keeps its compression-safe reference:
-    :mod:`memderain.evaluation.clip_mask`)."""
+    every other lossy codec, and whenever it cannot be told (the clip score then keeps its
+    compression-safe reference: :mod:`memderain.evaluation.clip_mask`)."""
     source = Path(source)
     if source.is_dir():
         sidecar = source / SIDECAR / "clip.json"

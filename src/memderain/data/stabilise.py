@@ -255,12 +255,13 @@ def _largest_rectangle_rows(mask: np.ndarray) -> tuple[int, int, int, int] | Non
         up = y1 - np.arange(y1 + 1)  # y0 = y1, y1 - 1, ..., 0
         empty = np.flatnonzero(count[up] == 0)
         up = up[:empty[0]] if empty.size else up  # rows above an empty one cannot join
-        width = np.minimum.accumulate(right[up]) - np.maximum.accumulate(left[up])
+        lefts = np.maximum.accumulate(left[up])  # of rows y0..y1, for every y0
+        width = np.minimum.accumulate(right[up]) - lefts
         area = np.maximum(width, 0) * np.arange(1, len(up) + 1)
         k = len(up) - 1 - int(np.argmax(area[::-1]))  # the tallest of the largest
         if area[k] > best_area:
             best_area = int(area[k])
-            best = (int(up[k]), int(np.maximum.accumulate(left[up])[k]), k + 1, int(width[k]))
+            best = (int(up[k]), int(lefts[k]), k + 1, int(width[k]))
     return best
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from memderain.data.clip_frames import (  # noqa: F401 - iter_frames, SIDECAR re-exported
-    SIDECAR,
+    SIDECAR,  # a scene's sub-folder (clip.json, median, mask), ignored by the scene loaders
     count_frames,
     frame_files,
     iter_frames,
@@ -35,7 +35,7 @@ from memderain.data.clip_frames import (  # noqa: F401 - iter_frames, SIDECAR re
 from memderain.data.static_clip import DEFAULT_MAX_SHIFT, load_static_clip
 from memderain.errors import MemderainError
 
-DEFAULT_COUNT = 30  # SIDECAR: a scene's sub-folder, ignored by the scene loaders (frames are files)
+DEFAULT_COUNT = 30
 
 
 @dataclass(frozen=True)
